@@ -1,0 +1,9 @@
+#include "cli/cli.h"
+
+int
+cmd_sign(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return FS_EINTERNAL;
+}

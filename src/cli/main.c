@@ -1,0 +1,65 @@
+/* fedsign: sign and verify SAML metadata with a key in an HSM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "dsig/dsig.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} commands[] = {
+	{ "token", cmd_token, "list tokens and objects; initialise a token" },
+	{ "keygen", cmd_keygen, "generate the signing key pair on a token" },
+	{ "cert", cmd_cert, "make or show the key's self-signed certificate" },
+	{ "sign", cmd_sign, "sign SAML metadata" },
+	{ "verify", cmd_verify, "verify signed SAML metadata strictly" },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: fedsign <command> [options] [args]\n"
+	    "       fedsign --help | --version\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\nRun 'fedsign <command> --help' for a command's options.\n"
+	    "Keys are named by PKCS#11 URIs (RFC 7512), e.g.\n"
+	    "  'pkcs11:token=fed;object=md-signing?module-path=/usr/lib/"
+	    "softhsm/libsofthsm2.so&pin-source=file:/etc/fedsign/pin'\n"
+	    "PINs come from pin-source=file:PATH, FEDSIGN_PIN or a prompt;"
+	    " never from the command line.\n\n" FS_EXIT_HELP);
+}
+
+int
+main(int argc, char **argv)
+{
+	fs_err err;
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return FS_EUSAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("fedsign %s\n", FEDSIGN_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		if (fs_dsig_init(&err) != FS_OK)
+			return fs_cli_fail(&err);
+		rc = commands[i].fn(argc - 1, argv + 1);
+		fs_dsig_shutdown();
+		return rc;
+	}
+	return fs_cli_usage(NULL, "unknown command '%s'", argv[1]);
+}

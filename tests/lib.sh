@@ -1,0 +1,96 @@
+# Shared helpers for the command-level tests (bash).  Each test script
+# sources this, makes what it needs under $TMP, and ends with done_testing.
+# Output is TAP: one "ok"/"not ok" line per assertion.
+set -u
+
+: "${FEDSIGN:?FEDSIGN must name the fedsign binary}"
+: "${SRCDIR:?SRCDIR must name the source tree}"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedsign-test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+CORPUS=${FEDSIGN_CORPUS:-$SRCDIR/../shared/corpus}
+SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
+unset FEDSIGN_PIN
+
+_n=0
+_failed=0
+
+ok()  { _n=$((_n + 1)); echo "ok $_n - $*"; }
+nok() { _n=$((_n + 1)); _failed=$((_failed + 1)); echo "not ok $_n - $*"; }
+
+# check DESC CMD...: one assertion, passing when CMD succeeds.
+check() {
+	local desc=$1; shift
+	if "$@"; then ok "$desc"; else nok "$desc"; fi
+}
+
+# expect CODE DESC CMD...: run CMD (stdout to $TMP/out, stderr to $TMP/err)
+# and assert its exit code.
+expect() {
+	local want=$1 desc=$2 got; shift 2
+	"$@" >"$TMP/out" 2>"$TMP/err"
+	got=$?
+	if [ "$got" -eq "$want" ]; then
+		ok "$desc"
+	else
+		nok "$desc (exit $got, expected $want)"
+		sed 's/^/# /' "$TMP/err" | head -20
+	fi
+}
+
+# err_has TEXT: the last expect's stderr contains TEXT (fixed string).
+err_has() {
+	if grep -qF -- "$1" "$TMP/err"; then
+		ok "message says '$1'"
+	else
+		nok "message lacks '$1'"
+		sed 's/^/# /' "$TMP/err" | head -20
+	fi
+}
+
+# out_has TEXT: the last expect's stdout contains TEXT.
+out_has() {
+	if grep -qF -- "$1" "$TMP/out"; then
+		ok "output has '$1'"
+	else
+		nok "output lacks '$1'"
+		sed 's/^/# /' "$TMP/out" | head -20
+	fi
+}
+
+done_testing() {
+	echo "1..$_n"
+	[ "$_failed" -eq 0 ]
+	exit $?
+}
+
+# new_token LABEL: a fresh SoftHSM2 token store under $TMP/hsm (its own
+# softhsm2.conf, never the system's), one token LABEL initialised with
+# user PIN from $TMP/pin and SO PIN from $TMP/sopin.
+new_token() {
+	local label=$1
+	mkdir -p "$TMP/hsm/tokens"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+	    "$TMP/hsm/tokens" >"$TMP/hsm/softhsm2.conf"
+	export SOFTHSM2_CONF=$TMP/hsm/softhsm2.conf
+	[ -f "$TMP/pin" ] || { (umask 077; printf '123456\n' >"$TMP/pin"; printf '87654321\n' >"$TMP/sopin"); }
+	"$FEDSIGN" token init --module "$SOFTHSM_MODULE" --label "$label" \
+	    --so-pin-source "file:$TMP/sopin" --pin-source "file:$TMP/pin" >/dev/null
+}
+
+# key_uri TOKEN OBJECT: the URI of a key on the test token, PIN from $TMP/pin.
+key_uri() {
+	echo "pkcs11:token=$1;object=$2?module-path=$SOFTHSM_MODULE&pin-source=file:$TMP/pin"
+}
+
+# pem_key TYPE FILE: a PEM private key (rsa2048, rsa3072, ecp256, ecp384)
+# and a self-signed certificate FILE.crt for it.
+pem_key() {
+	local type=$1 out=$2
+	case $type in
+	rsa*) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:${type#rsa} -out "$out" 2>/dev/null ;;
+	ecp256) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out" 2>/dev/null ;;
+	ecp384) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$out" 2>/dev/null ;;
+	esac
+	openssl req -new -x509 -key "$out" -subj "/CN=fedsign test $type" -days 3650 -out "$out.crt" 2>/dev/null
+}
