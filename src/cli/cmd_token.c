@@ -1,9 +1,232 @@
+/* fedsign token list | init */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "p11/p11.h"
+
+static const char list_help[] =
+"usage: fedsign token list [--module PATH] [--login] [URI]\n"
+"\n"
+"List PKCS#11 modules, slots, tokens (label, serial, model, flags, PIN\n"
+"state) and objects (class, label, id, key type and size, and for keys the\n"
+"security attributes).  Secret values are never read.\n"
+"\n"
+"  --module PATH  use this PKCS#11 module (default: the URI's module-path,\n"
+"                 or every module registered with p11-kit)\n"
+"  --login        log in to show private objects (PIN from the URI's\n"
+"                 pin-source, FEDSIGN_PIN, or a prompt)\n"
+"  URI            only tokens matching this pkcs11: URI\n";
+
+static const char init_help[] =
+"usage: fedsign token init --module PATH --label LABEL\n"
+"                          --so-pin-source SRC --pin-source SRC\n"
+"\n"
+"Initialise an uninitialised token (for tokens that support C_InitToken,\n"
+"such as SoftHSM2) and set its user PIN.  A token that already holds the\n"
+"label is never re-initialised.  SRC is file:PATH (a file only its owner\n"
+"can read) or prompt (asked twice, without echo).\n";
+
+static const char *
+class_str(CK_OBJECT_CLASS c)
+{
+	switch (c) {
+	case CKO_PRIVATE_KEY: return "private key";
+	case CKO_PUBLIC_KEY: return "public key";
+	case CKO_CERTIFICATE: return "certificate";
+	case CKO_SECRET_KEY: return "secret key";
+	case CKO_DATA: return "data";
+	default: return "other";
+	}
+}
+
+static void
+v_module(void *ctx, const char *name, const char *path, const CK_INFO *i)
+{
+	char desc[33], man[33];
+
+	(void)ctx;
+	snprintf(desc, sizeof(desc), "%.32s", (const char *)i->libraryDescription);
+	snprintf(man, sizeof(man), "%.32s", (const char *)i->manufacturerID);
+	for (int k = 31; k >= 0 && (desc[k] == ' ' || !desc[k]); k--)
+		desc[k] = '\0';
+	for (int k = 31; k >= 0 && (man[k] == ' ' || !man[k]); k--)
+		man[k] = '\0';
+	printf("module: %s\n  path: %s\n  library: %s (%s) %u.%u\n",
+	    name[0] ? name : "(unregistered)", path, desc, man,
+	    i->libraryVersion.major, i->libraryVersion.minor);
+}
+
+static void
+v_slot(void *ctx, CK_SLOT_ID id, const CK_SLOT_INFO *si)
+{
+	char desc[65];
+
+	(void)ctx;
+	snprintf(desc, sizeof(desc), "%.64s", (const char *)si->slotDescription);
+	for (int k = 63; k >= 0 && (desc[k] == ' ' || !desc[k]); k--)
+		desc[k] = '\0';
+	printf("  slot %lu: %s%s\n", (unsigned long)id, desc,
+	    (si->flags & CKF_TOKEN_PRESENT) ? "" : " (no token)");
+}
+
+static void
+trimcpy(char *dst, const CK_UTF8CHAR *src, size_t n)
+{
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	for (size_t k = n; k > 0 && (dst[k - 1] == ' ' || dst[k - 1] == '\0'); k--)
+		dst[k - 1] = '\0';
+}
+
+static void
+v_token(void *ctx, const CK_TOKEN_INFO *ti)
+{
+	char label[33], serial[17], model[17], man[33], state[200];
+
+	(void)ctx;
+	if (!(ti->flags & CKF_TOKEN_INITIALIZED)) {
+		printf("    token: (not initialised; 'fedsign token init' "
+		    "can initialise it)\n");
+		return;
+	}
+	trimcpy(label, ti->label, 32);
+	trimcpy(serial, ti->serialNumber, 16);
+	trimcpy(model, ti->model, 16);
+	trimcpy(man, ti->manufacturerID, 32);
+	fs_p11_pin_state(ti->flags, state, sizeof(state));
+	printf("    token: %s\n      serial: %s\n      model: %s (%s)\n"
+	    "      flags:%s%s%s%s%s\n      PIN state: %s\n", label, serial,
+	    model, man,
+	    (ti->flags & CKF_TOKEN_INITIALIZED) ? " initialised" :
+	    " NOT-initialised",
+	    (ti->flags & CKF_USER_PIN_INITIALIZED) ? " user-PIN-set" : "",
+	    (ti->flags & CKF_LOGIN_REQUIRED) ? " login-required" : "",
+	    (ti->flags & CKF_PROTECTED_AUTHENTICATION_PATH) ? " PIN-pad" : "",
+	    (ti->flags & CKF_WRITE_PROTECTED) ? " write-protected" : "",
+	    state[0] ? state : "ok");
+	printf("      URI: pkcs11:token=%s;serial=%s\n", label, serial);
+}
+
+static const char *
+tri(int v)
+{
+	return v < 0 ? "?" : v ? "yes" : "no";
+}
+
+static void
+v_object(void *ctx, const struct fs_p11_obj_info *o)
+{
+	(void)ctx;
+	printf("      %s: label=%s id=%s", class_str(o->cls), o->label, o->id);
+	if (o->key_type == CKK_RSA)
+		printf(" type=RSA-%u", o->bits);
+	else if (o->key_type == CKK_EC)
+		printf(" type=EC-P%u", o->bits);
+	putchar('\n');
+	if (o->cls == CKO_PRIVATE_KEY)
+		printf("        sensitive=%s always-sensitive=%s extractable=%s "
+		    "never-extractable=%s local=%s sign=%s decrypt=%s\n",
+		    tri(o->sensitive), tri(o->always_sensitive),
+		    tri(o->extractable), tri(o->never_extractable),
+		    tri(o->local), tri(o->sign), tri(o->decrypt));
+}
+
+static void
+v_problem(void *ctx, const char *what)
+{
+	(void)ctx;
+	fs_cli_warn("%s", what);
+}
+
+static int
+token_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "module", required_argument, NULL, 'm' },
+		{ "login", no_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct fs_p11_visitor v = { NULL, v_module, v_slot, v_token,
+	    v_object, v_problem };
+	const char *module = NULL, *uri = NULL;
+	int login = 0, c;
+	fs_err err;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:lh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': module = optarg; break;
+		case 'l': login = 1; break;
+		case 'h': fputs(list_help, stdout); return 0;
+		default: return fs_cli_usage("token list", "bad option");
+		}
+	}
+	if (optind < argc)
+		uri = argv[optind++];
+	if (optind < argc)
+		return fs_cli_usage("token list", "unexpected argument '%s'",
+		    argv[optind]);
+	if (fs_p11_list(module, uri, login, &v, &err) != FS_OK)
+		return fs_cli_fail(&err);
+	return 0;
+}
+
+static int
+token_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "module", required_argument, NULL, 'm' },
+		{ "label", required_argument, NULL, 'L' },
+		{ "so-pin-source", required_argument, NULL, 'S' },
+		{ "pin-source", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *module = NULL, *label = NULL, *so = NULL, *pin = NULL;
+	fs_err err;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:L:S:P:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': module = optarg; break;
+		case 'L': label = optarg; break;
+		case 'S': so = optarg; break;
+		case 'P': pin = optarg; break;
+		case 'h': fputs(init_help, stdout); return 0;
+		default: return fs_cli_usage("token init", "bad option");
+		}
+	}
+	if (optind < argc)
+		return fs_cli_usage("token init", "unexpected argument '%s'",
+		    argv[optind]);
+	if (module == NULL || label == NULL || so == NULL || pin == NULL)
+		return fs_cli_usage("token init", "--module, --label, "
+		    "--so-pin-source and --pin-source are required");
+	if (fs_p11_init_token(module, label, so, pin, &err) != FS_OK)
+		return fs_cli_fail(&err);
+	printf("initialised token '%s'; its URI: pkcs11:token=%s\n", label,
+	    label);
+	return 0;
+}
 
 int
 cmd_token(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return FS_EINTERNAL;
+	if (argc < 2)
+		return fs_cli_usage("token", "which: list or init?");
+	if (strcmp(argv[1], "list") == 0)
+		return token_list(argc - 1, argv + 1);
+	if (strcmp(argv[1], "init") == 0)
+		return token_init(argc - 1, argv + 1);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(list_help, stdout);
+		fputc('\n', stdout);
+		fputs(init_help, stdout);
+		return 0;
+	}
+	return fs_cli_usage("token", "unknown token command '%s'", argv[1]);
 }

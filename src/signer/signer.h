@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "p11/p11.h"
 #include "util/err.h"
 
 typedef struct fs_signer fs_signer;
@@ -25,6 +26,13 @@ enum fs_sigkey { FS_SIGKEY_RSA = 1, FS_SIGKEY_EC = 2 };
  */
 int fs_signer_open_pkcs11(const char *uri, const char *module,
     fs_signer **out, fs_err *err);
+
+/*
+ * A signer for key on an open token session p, which stays the caller's
+ * and must outlive the signer (for commands that also write objects).
+ */
+int fs_signer_wrap_p11(fs_p11 *p, CK_OBJECT_HANDLE key, fs_signer **out,
+    fs_err *err);
 
 /* Open an unencrypted PEM private key file (development and tests). */
 int fs_signer_open_pem(const char *path, fs_signer **out, fs_err *err);

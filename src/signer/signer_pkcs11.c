@@ -11,6 +11,7 @@
 struct p11_signer {
 	fs_p11 *p;
 	CK_OBJECT_HANDLE key;
+	int own;		/* the signer closes p */
 };
 
 /* DER DigestInfo prefixes (RFC 8017, 9.2 note 1). */
@@ -71,7 +72,8 @@ p11_free(void *impl)
 
 	if (ps == NULL)
 		return;
-	fs_p11_free(ps->p);
+	if (ps->own)
+		fs_p11_free(ps->p);
 	free(ps);
 }
 
@@ -102,9 +104,8 @@ load_token_cert(fs_signer *s, struct p11_signer *ps)
 	free(der);
 }
 
-int
-fs_signer_open_pkcs11(const char *uri, const char *module, fs_signer **out,
-    fs_err *err)
+static int
+wrap(fs_p11 *p, CK_OBJECT_HANDLE key, int own, fs_signer **out, fs_err *err)
 {
 	struct p11_signer *ps;
 	EVP_PKEY *pub = NULL;
@@ -115,21 +116,22 @@ fs_signer_open_pkcs11(const char *uri, const char *module, fs_signer **out,
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (ps = calloc(1, sizeof(*ps))) == NULL) {
 		free(s);
+		if (own)
+			fs_p11_free(p);
 		return fs_err_set(err, FS_EINTERNAL, "out of memory");
 	}
+	ps->p = p;
+	ps->key = key;
+	ps->own = own;
 	s->ops = &p11_ops;
 	s->impl = ps;
 	s->token = 1;
-	if ((rc = fs_p11_open(uri, module, 0, &ps->p, err)) != FS_OK ||
-	    (rc = fs_p11_login(ps->p, err)) != FS_OK ||
-	    (rc = fs_p11_find(ps->p, CKO_PRIVATE_KEY, &ps->key, err)) != FS_OK)
-		goto fail;
-	if (fs_p11_bool(ps->p, ps->key, CKA_SIGN) == 0) {
+	if (fs_p11_bool(p, key, CKA_SIGN) == 0) {
 		rc = fs_err_set(err, FS_ETOKEN, "the key on token '%s' may not "
-		    "sign (CKA_SIGN is false)", fs_p11_token_label(ps->p));
+		    "sign (CKA_SIGN is false)", fs_p11_token_label(p));
 		goto fail;
 	}
-	if ((rc = fs_p11_public_key(ps->p, ps->key, &pub, err)) != FS_OK ||
+	if ((rc = fs_p11_public_key(p, key, &pub, err)) != FS_OK ||
 	    (rc = fs_signer_init(s, pub, err)) != FS_OK)
 		goto fail;
 	load_token_cert(s, ps);
@@ -138,4 +140,30 @@ fs_signer_open_pkcs11(const char *uri, const char *module, fs_signer **out,
 fail:
 	fs_signer_free(s);
 	return rc;
+}
+
+int
+fs_signer_wrap_p11(fs_p11 *p, CK_OBJECT_HANDLE key, fs_signer **out,
+    fs_err *err)
+{
+	return wrap(p, key, 0, out, err);
+}
+
+int
+fs_signer_open_pkcs11(const char *uri, const char *module, fs_signer **out,
+    fs_err *err)
+{
+	CK_OBJECT_HANDLE key;
+	fs_p11 *p;
+	int rc;
+
+	*out = NULL;
+	if ((rc = fs_p11_open(uri, module, 0, &p, err)) != FS_OK)
+		return rc;
+	if ((rc = fs_p11_login(p, err)) != FS_OK ||
+	    (rc = fs_p11_find(p, CKO_PRIVATE_KEY, &key, err)) != FS_OK) {
+		fs_p11_free(p);
+		return rc;
+	}
+	return wrap(p, key, 1, out, err);
 }
