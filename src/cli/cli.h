@@ -35,6 +35,11 @@ extern int fs_cli_verbose;
 /* Print an informational line to stderr unless quiet. */
 void fs_cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+#include <libxml/tree.h>
+
+/* Write doc to path atomically ("-": standard output). */
+int fs_cli_write_doc(xmlDocPtr doc, const char *path, fs_err *err);
+
 int cmd_token(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_cert(int argc, char **argv);

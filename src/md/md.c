@@ -1,6 +1,8 @@
 #include "md/md.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,7 +16,9 @@
  * refused outright by the internalSubset handler below.
  */
 #define PARSE_OPTS (XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR \
-    | XML_PARSE_HUGE)
+    | XML_PARSE_HUGE | XML_PARSE_COMPACT)
+
+#define CHUNK (1 << 20)
 
 struct guard {
 	int doctype;
@@ -85,25 +89,60 @@ new_ctxt(struct guard *g)
 	return ctxt;
 }
 
+/*
+ * Files are pushed to the parser in large chunks read straight from the
+ * descriptor: no whole-file buffer, and none of the compression layer
+ * libxml2 puts under its own file reader.
+ */
 int
 fs_md_parse_file(const char *path, xmlDocPtr *doc, fs_err *err)
 {
 	struct guard g = { 0 };
 	xmlParserCtxtPtr ctxt;
-	xmlDocPtr d;
+	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	char *buf;
+	ssize_t n;
+	int fd, rc;
 
 	*doc = NULL;
-	if (strcmp(path, "-") != 0 && access(path, R_OK) == -1)
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return fs_err_set(err, FS_EIO, "cannot read '%s': %s", path,
 		    strerror(errno));
-	if ((ctxt = new_ctxt(&g)) == NULL)
-		return fs_err_set(err, FS_EINTERNAL, "out of memory");
-	if (strcmp(path, "-") == 0)
-		d = xmlCtxtReadFd(ctxt, STDIN_FILENO, "stdin", NULL, PARSE_OPTS);
-	else
-		d = xmlCtxtReadFile(ctxt, path, NULL, PARSE_OPTS);
-	return finish(ctxt, d, &g, strcmp(path, "-") == 0 ? "<stdin>" : path,
-	    doc, err);
+	if ((buf = malloc(CHUNK)) == NULL) {
+		rc = fs_err_set(err, FS_EINTERNAL, "out of memory");
+		goto out;
+	}
+	ctxt = xmlCreatePushParserCtxt(NULL, NULL, NULL, 0, name);
+	if (ctxt == NULL) {
+		rc = fs_err_set(err, FS_EINTERNAL, "out of memory");
+		goto out;
+	}
+	xmlCtxtUseOptions(ctxt, PARSE_OPTS);
+	ctxt->_private = &g;
+	ctxt->sax->internalSubset = refuse_doctype;
+	for (;;) {
+		n = read(fd, buf, CHUNK);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			rc = fs_err_set(err, FS_EIO, "cannot read '%s': %s",
+			    name, strerror(errno));
+			xmlFreeDoc(ctxt->myDoc);
+			xmlFreeParserCtxt(ctxt);
+			goto out;
+		}
+		if (xmlParseChunk(ctxt, buf, (int)n, n == 0) != 0 || n == 0 ||
+		    g.doctype)
+			break;
+	}
+	rc = finish(ctxt, ctxt->myDoc, &g, name, doc, err);
+out:
+	free(buf);
+	if (fd != STDIN_FILENO && fd != -1)
+		close(fd);
+	return rc;
 }
 
 int
