@@ -140,10 +140,23 @@ c14n_digest(xmlDocPtr doc, xmlNodePtr root, const EVP_MD *md,
 		EVP_MD_CTX_free(s.md);
 		return fs_err_set(err, FS_EINTERNAL, "out of memory");
 	}
+	xmlResetLastError();
 	r = xmlC14NExecute(doc, root ? in_root : NULL, root,
 	    XML_C14N_EXCLUSIVE_1_0, NULL, 0, buf);
 	if (xmlOutputBufferClose(buf) < 0 || r < 0 || s.failed) {
-		fs_err_set(err, FS_EINTERNAL, "canonicalisation failed");
+		const xmlError *e = xmlGetLastError();
+
+		/* The canonicaliser refuses some input, e.g. xmlns:p="rel". */
+		if (!s.failed && e != NULL && e->domain == XML_FROM_C14N &&
+		    e->code == XML_C14N_RELATIVE_NAMESPACE)
+			fs_err_set(err, FS_ENOTVALID, "the document cannot be "
+			    "canonicalised: it declares a namespace with a "
+			    "relative URI, which XML canonicalisation forbids; "
+			    "fix the xmlns declaration");
+		else
+			fs_err_set(err, FS_EINTERNAL, "canonicalisation failed%s%s",
+			    e && e->message ? ": " : "", e && e->message ?
+			    e->message : "");
 		goto out;
 	}
 	if (EVP_DigestFinal_ex(s.md, out, outlen) != 1) {
@@ -394,7 +407,8 @@ fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
 	xmlBufferPtr sibuf = NULL;
 	xmlOutputBufferPtr sio = NULL;
 	struct algs a = { 0 };
-	char id[64], *dv = NULL, *svb64 = NULL;
+	char newid[40], *dv = NULL, *svb64 = NULL;
+	const char *id;
 	uint8_t *sigbytes = NULL;
 	size_t siglen;
 	X509 *cert = NULL;
@@ -421,18 +435,15 @@ fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
 		return rc;
 	idattr = xmlGetNoNsProp(root, BAD_CAST "ID");
 	if (idattr == NULL || idattr[0] == '\0') {
-		if (new_id(id, sizeof(id)) == -1)
+		xmlFree(idattr);
+		if (new_id(newid, sizeof(newid)) == -1)
 			return fs_err_set(err, FS_EINTERNAL, "no random bytes");
-		if ((rc = fs_md_set_attr(root, "ID", id, err)) != FS_OK)
-			goto out;
-	} else {
-		snprintf(id, sizeof(id), "%s", (const char *)idattr);
-		if (strlen((const char *)idattr) >= sizeof(id)) {
-			rc = fs_err_set(err, FS_ENOTVALID, "the root's ID is "
-			    "longer than %zu characters", sizeof(id) - 1);
-			goto out;
-		}
+		if ((rc = fs_md_set_attr(root, "ID", newid, err)) != FS_OK)
+			return rc;
+		if ((idattr = xmlStrdup(BAD_CAST newid)) == NULL)
+			goto oom;
 	}
+	id = (const char *)idattr;
 
 	/* Enveloped: the digest covers the root without the Signature. */
 	if ((rc = c14n_digest(doc, root, a.digest, md, &mdlen, err)) != FS_OK)
