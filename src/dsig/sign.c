@@ -95,6 +95,17 @@ sink_close(void *ctx)
 	return 0;
 }
 
+/* The first error of a canonicalisation names the cause; the rest unwind. */
+static int first_c14n_error;
+
+static void
+keep_first_error(void *ctx, xmlErrorPtr e)
+{
+	(void)ctx;
+	if (first_c14n_error == 0 && e != NULL)
+		first_c14n_error = e->code;
+}
+
 /* Only the document element's subtree: not the comments or PIs beside it. */
 static int
 in_root(void *root, xmlNodePtr node, xmlNodePtr parent)
@@ -140,15 +151,16 @@ c14n_digest(xmlDocPtr doc, xmlNodePtr root, const EVP_MD *md,
 		EVP_MD_CTX_free(s.md);
 		return fs_err_set(err, FS_EINTERNAL, "out of memory");
 	}
-	xmlResetLastError();
+	first_c14n_error = 0;
+	xmlSetStructuredErrorFunc(NULL, keep_first_error);
 	r = xmlC14NExecute(doc, root ? in_root : NULL, root,
 	    XML_C14N_EXCLUSIVE_1_0, NULL, 0, buf);
+	xmlSetStructuredErrorFunc(NULL, NULL);
 	if (xmlOutputBufferClose(buf) < 0 || r < 0 || s.failed) {
 		const xmlError *e = xmlGetLastError();
 
 		/* The canonicaliser refuses some input, e.g. xmlns:p="rel". */
-		if (!s.failed && e != NULL && e->domain == XML_FROM_C14N &&
-		    e->code == XML_C14N_RELATIVE_NAMESPACE)
+		if (!s.failed && first_c14n_error == XML_C14N_RELATIVE_NAMESPACE)
 			fs_err_set(err, FS_ENOTVALID, "the document cannot be "
 			    "canonicalised: it declares a namespace with a "
 			    "relative URI, which XML canonicalisation forbids; "
