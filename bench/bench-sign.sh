@@ -1,0 +1,219 @@
+#!/bin/bash
+# bench-sign.sh — time and peak memory of signing SAML metadata:
+# fedsign (PEM key and SoftHSM2 token key) against the xmlsec1 CLI.
+#
+# usage: bench/bench-sign.sh [SIZE...]
+#   SIZE is a number of entities N (an eduGAIN-shaped aggregate made by
+#   ../shared/bench/gen-aggregate.py; 10000 entities are about 56 MB) or
+#   "entity" (one ~6 KB EntityDescriptor).  Default: entity 10000 50000.
+#
+# Environment:
+#   FEDSIGN      the fedsign binary (default: build/fedsign of this tree)
+#   BENCH_RUNS   runs per measurement, the median is shown (default 3)
+#   BENCH_DIR    where inputs are generated and kept between runs (default:
+#                a temporary folder, removed at the end)
+#   BENCH_VERIFY 1 (default) checks every tool's first output with
+#                `xmlsec1 --verify` against the certificate, untimed
+#
+# What is timed, per tool, is one command from the unsigned input file to a
+# signed output file:
+#   xmlsec1         xmlsec1 --sign --privkey-pem KEY,CERT --id-attr:ID ROOT
+#                   on a PREPARED TEMPLATE: the ds:Signature template and
+#                   validUntil/ID are inserted into the input beforehand
+#                   (tests/interop/prepare-template.py), outside the timed
+#                   region, so xmlsec1 gets that step for free
+#   fedsign-pem     fedsign sign IN -o OUT --key-file KEY --cert CERT --valid-for 7d
+#   fedsign-pkcs11  fedsign sign IN -o OUT --key 'pkcs11:...' --valid-for 7d
+#                   (RSA-2048 key on a SoftHSM2 token in a temporary folder,
+#                   login included)
+# All use an RSA-2048 key, rsa-sha256/sha256, exclusive c14n, and put the
+# certificate into KeyInfo.  Time is wall-clock seconds (from the shell's
+# EPOCHREALTIME around /usr/bin/time), memory is peak RSS from
+# `/usr/bin/time -f %M`.  Nothing else should run on the machine meanwhile.
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+GEN=${BENCH_GEN:-$REPO/../shared/bench/gen-aggregate.py}
+PREP=$REPO/tests/interop/prepare-template.py
+MDTOOL=$REPO/tests/interop/mdtool.py
+FEDSIGN=${FEDSIGN:-$REPO/build/fedsign}
+RUNS=${BENCH_RUNS:-3}
+VERIFY=${BENCH_VERIFY:-1}
+SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+MDNS=urn:oasis:names:tc:SAML:2.0:metadata
+TIME=/usr/bin/time
+
+die() { echo "bench-sign: $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+[ $# -gt 0 ] || set -- entity 10000 50000
+for s in "$@"; do
+	case $s in entity) ;; ''|*[!0-9]*) die "bad size '$s' (a number of entities, or 'entity')" ;; esac
+done
+[ -x "$TIME" ] || die "$TIME not found (Debian package 'time')"
+command -v xmlsec1 >/dev/null || die "xmlsec1 not found"
+[ -f "$GEN" ] || die "generator not found: $GEN (set BENCH_GEN)"
+
+if [ -n "${BENCH_DIR:-}" ]; then
+	W=$BENCH_DIR
+	mkdir -p "$W" || die "cannot make $W"
+	OUTD=$(mktemp -d "$W/run.XXXXXX")
+	trap 'rm -rf "$OUTD"' EXIT
+else
+	W=$(mktemp -d "${TMPDIR:-/tmp}/bench-sign.XXXXXX") || die "cannot make a temporary folder"
+	OUTD=$W/run
+	mkdir -p "$OUTD"
+	trap 'rm -rf "$W"' EXIT
+fi
+unset FEDSIGN_PIN
+
+# --- keys: one RSA-2048 PEM key for xmlsec1 and fedsign-pem
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$OUTD/key.pem" -out "$OUTD/cert.pem" \
+    -subj "/CN=bench signer" -days 30 2>/dev/null || die "openssl could not make a key"
+
+# --- fedsign: which modes work
+have_pem=0 have_p11=0
+if [ -x "$FEDSIGN" ] && "$FEDSIGN" sign --help >/dev/null 2>&1; then
+	have_pem=1
+	# A SoftHSM2 token of our own (never the system's), as tests/lib.sh does.
+	mkdir -p "$OUTD/hsm/tokens"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+	    "$OUTD/hsm/tokens" >"$OUTD/hsm/softhsm2.conf"
+	export SOFTHSM2_CONF=$OUTD/hsm/softhsm2.conf
+	(umask 077; printf '123456\n' >"$OUTD/pin"; printf '87654321\n' >"$OUTD/sopin")
+	URI="pkcs11:token=bench;object=md-signing?module-path=$SOFTHSM_MODULE&pin-source=file:$OUTD/pin"
+	if "$FEDSIGN" token init --module "$SOFTHSM_MODULE" --label bench \
+	        --so-pin-source "file:$OUTD/sopin" --pin-source "file:$OUTD/pin" >"$OUTD/p11.log" 2>&1 &&
+	   "$FEDSIGN" keygen --key "$URI" --type rsa:2048 >>"$OUTD/p11.log" 2>&1 &&
+	   "$FEDSIGN" cert create --key "$URI" --subject 'CN=bench token signer' --out "$OUTD/p11cert.pem" >>"$OUTD/p11.log" 2>&1; then
+		have_p11=1
+	else
+		note "fedsign-pkcs11 left out: token setup failed:"
+		sed 's/^/#   /' "$OUTD/p11.log" | tail -5 >&2
+	fi
+else
+	note "fedsign-pem and fedsign-pkcs11 left out: '$FEDSIGN sign --help' does not work"
+fi
+
+# --- inputs
+input() {	# SIZE -> path of the unsigned input (generated once)
+	local s=$1 f
+	if [ "$s" = entity ]; then
+		f=$W/entity.xml
+		if [ ! -s "$f" ]; then
+			python3 "$GEN" 2 "$W/agg-2.xml" --certs "$W/gencerts" >&2 &&
+			python3 "$MDTOOL" extract-entity "$W/agg-2.xml" "$f" 0 >&2 || die "cannot make the entity input"
+		fi
+	else
+		f=$W/agg-$s.xml
+		if [ ! -s "$f" ]; then
+			note "generating $s entities..."
+			python3 "$GEN" "$s" "$f.part" --certs "$W/gencerts" >&2 && mv "$f.part" "$f" || die "cannot generate $f"
+		fi
+	fi
+	echo "$f"
+}
+
+# measure OUTFILE CMD...: run CMD once, print "SECONDS KB" (KB of peak RSS),
+# or "fail" when it exits non-zero.
+measure() {
+	local out=$1 t0 t1 rc; shift
+	rm -f "$out"
+	t0=$EPOCHREALTIME
+	"$TIME" -f '%e %M' -o "$OUTD/time.txt" "$@" >"$OUTD/cmd.out" 2>"$OUTD/cmd.err"
+	rc=$?
+	t1=$EPOCHREALTIME
+	if [ $rc -ne 0 ] || [ ! -s "$out" ]; then
+		note "failed (exit $rc): $*"
+		sed 's/^/#   /' "$OUTD/cmd.err" | tail -5 >&2
+		echo fail
+		return
+	fi
+	awk -v a="$t0" -v b="$t1" '{printf "%.3f %d\n", b - a, $NF}' "$OUTD/time.txt"
+}
+
+median() { sort -n | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
+
+verify_out() {	# FILE CERT ROOT
+	[ "$VERIFY" = 1 ] || return 0
+	if xmlsec1 --verify --id-attr:ID "$MDNS:$3" --pubkey-cert-pem "$2" \
+	        --enabled-key-data key-name,rsa,ec "$1" >"$OUTD/verify.log" 2>&1; then
+		return 0
+	fi
+	note "output does NOT verify with xmlsec1: $1"
+	sed 's/^/#   /' "$OUTD/verify.log" | tail -3 >&2
+	return 1
+}
+
+# bench SIZE TOOL: print "TIME_S RSS_KB" medians, or "n/a"/"fail".
+bench_one() {
+	local s=$1 tool=$2 in root out i r times=() rss=() cert=$OUTD/cert.pem
+	in=$(input "$s") || return 1
+	out=$OUTD/out.xml
+	case $tool in
+	xmlsec1)
+		root=$(python3 "$PREP" --alg rsa-sha256 --valid-for-days 7 "$in" "$OUTD/tmpl.xml") || { echo fail; return; }
+		root=${root%% *}
+		set -- xmlsec1 --sign --privkey-pem "$OUTD/key.pem,$OUTD/cert.pem" \
+		    --id-attr:ID "$MDNS:$root" --output "$out" "$OUTD/tmpl.xml" ;;
+	fedsign-pem)
+		[ $have_pem = 1 ] || { echo n/a; return; }
+		set -- "$FEDSIGN" sign "$in" -o "$out" --key-file "$OUTD/key.pem" --cert "$OUTD/cert.pem" --valid-for 7d ;;
+	fedsign-pkcs11)
+		[ $have_p11 = 1 ] || { echo n/a; return; }
+		cert=$OUTD/p11cert.pem
+		set -- "$FEDSIGN" sign "$in" -o "$out" --key "$URI" --valid-for 7d ;;
+	esac
+	[ "$s" = entity ] && root=EntityDescriptor || root=EntitiesDescriptor
+	for i in $(seq "$RUNS"); do
+		r=$(measure "$out" "$@")
+		[ "$r" = fail ] && { echo fail; rm -f "$OUTD/tmpl.xml" "$out"; return; }
+		if [ "$i" = 1 ] && ! verify_out "$out" "$cert" "$root"; then
+			echo fail; rm -f "$OUTD/tmpl.xml" "$out"; return
+		fi
+		times+=("${r% *}")
+		rss+=("${r#* }")
+	done
+	rm -f "$OUTD/tmpl.xml" "$out"
+	echo "$(printf '%s\n' "${times[@]}" | median) $(printf '%s\n' "${rss[@]}" | median)"
+}
+
+TOOLS="xmlsec1 fedsign-pem fedsign-pkcs11"
+declare -A T M
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+for s in "$@"; do
+	for tool in $TOOLS; do
+		note "size $s: $tool x $RUNS"
+		r=$(bench_one "$s" "$tool")
+		case $r in
+		n/a|fail|'') T[$s,$tool]=${r:-fail}; M[$s,$tool]=${r:-fail} ;;
+		*) T[$s,$tool]=${r% *}; M[$s,$tool]=${r#* } ;;
+		esac
+	done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'; }
+mb() { awk -v k="$1" 'BEGIN { if (k ~ /^[0-9]+$/) printf "%.1f", k / 1024; else printf "%s", k }'; }
+size_of() { local f; [ "$1" = entity ] && f=$W/entity.xml || f=$W/agg-$1.xml; awk -v b="$(stat -c %s "$f" 2>/dev/null || echo 0)" 'BEGIN { if (b >= 1048576) printf "%.1f MiB", b / 1048576; else printf "%.1f KiB", b / 1024 }'; }
+
+echo
+echo "Signing benchmark: median of $RUNS runs; RSA-2048, rsa-sha256; $(xmlsec1 --version | head -1); $(nproc) CPUs"
+echo "(xmlsec1 signs a prepared template: the template insertion is not timed)"
+echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the times)"
+printf '%-8s %-9s %-15s %9s %9s %9s %9s\n' input size tool time_s rss_MB t/xmlsec rss/xmlsec
+for s in "$@"; do
+	for tool in $TOOLS; do
+		printf '%-8s %-9s %-15s %9s %9s %9s %9s\n' "$s" "$(size_of "$s")" "$tool" \
+		    "${T[$s,$tool]}" "$(mb "${M[$s,$tool]}")" \
+		    "$(ratio "${T[$s,$tool]}" "${T[$s,xmlsec1]}")" "$(ratio "${M[$s,$tool]}" "${M[$s,xmlsec1]}")"
+	done
+done
+if [ -n "${T[10000,xmlsec1]:-}" ] && [ -n "${T[50000,xmlsec1]:-}" ]; then
+	echo
+	echo "Scaling, 50000 / 10000 entities (5x the input):"
+	for tool in $TOOLS; do
+		printf '  %-15s time %s  rss %s\n' "$tool" \
+		    "$(ratio "${T[50000,$tool]}" "${T[10000,$tool]}")" "$(ratio "${M[50000,$tool]}" "${M[10000,$tool]}")"
+	done
+fi
