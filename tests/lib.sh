@@ -21,7 +21,7 @@ nok() { _n=$((_n + 1)); _failed=$((_failed + 1)); echo "not ok $_n - $*"; }
 # check DESC CMD...: one assertion, passing when CMD succeeds.
 check() {
 	local desc=$1; shift
-	if "$@"; then ok "$desc"; else nok "$desc"; fi
+	if "$@" >"$TMP/check.out" 2>&1; then ok "$desc"; else nok "$desc"; sed "s/^/# /" "$TMP/check.out" | head -5; fi
 }
 
 # expect CODE DESC CMD...: run CMD (stdout to $TMP/out, stderr to $TMP/err)
