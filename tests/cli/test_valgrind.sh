@@ -1,0 +1,38 @@
+#!/bin/bash
+# The main commands run valgrind-clean: no invalid reads or writes, no use
+# of uninitialised memory, and no definite leaks, on a real SoftHSM2 token.
+. "$SRCDIR/tests/lib.sh"
+
+VG=(valgrind --quiet --error-exitcode=99 --leak-check=full
+    --errors-for-leak-kinds=definite --show-leak-kinds=definite
+    --suppressions="$SRCDIR/tests/valgrind.supp")
+EX=$SRCDIR/examples
+
+new_token fed >/dev/null
+pem_key rsa2048 "$TMP/k.pem"
+expect 0 "valgrind: keygen rsa:2048" "${VG[@]}" "$FEDSIGN" keygen --key "$(key_uri fed k)" --type rsa:2048
+expect 0 "valgrind: keygen ec:p256" "${VG[@]}" "$FEDSIGN" keygen --key "$(key_uri fed e)" --type ec:p256
+expect 0 "valgrind: cert create" "${VG[@]}" "$FEDSIGN" cert create --key "$(key_uri fed k)" \
+    --subject "CN=valgrind" --out "$TMP/k.crt"
+expect 0 "valgrind: cert create (EC)" "${VG[@]}" "$FEDSIGN" cert create --key "$(key_uri fed e)" \
+    --subject "CN=valgrind" --out "$TMP/e.crt"
+expect 0 "valgrind: cert show" "${VG[@]}" "$FEDSIGN" cert show --key "$(key_uri fed k)"
+expect 0 "valgrind: token list --login" "${VG[@]}" "$FEDSIGN" token list --login "$(key_uri fed k)"
+expect 0 "valgrind: sign with the token key" "${VG[@]}" "$FEDSIGN" sign "$EX/federation-metadata.xml" \
+    -o "$TMP/s.xml" --key "$(key_uri fed k)" --valid-for 1d --publisher https://x.example/
+expect 0 "valgrind: sign with the token EC key" "${VG[@]}" "$FEDSIGN" sign "$EX/idp-entity.xml" \
+    -o "$TMP/e.xml" --key "$(key_uri fed e)" --valid-for 1d
+expect 0 "valgrind: sign with a PEM key" "${VG[@]}" "$FEDSIGN" sign "$EX/idp-entity.xml" \
+    -o "$TMP/p.xml" --key-file "$TMP/k.pem" --cert "$TMP/k.pem.crt" --valid-for 1d
+expect 0 "valgrind: verify" "${VG[@]}" "$FEDSIGN" verify "$TMP/s.xml" --cert "$TMP/k.crt" -o "$TMP/v.xml"
+expect 0 "valgrind: verify EC" "${VG[@]}" "$FEDSIGN" verify "$TMP/e.xml" --cert "$TMP/e.crt"
+sed 's/e0.safire/e9.safire/' "$TMP/s.xml" >"$TMP/t.xml"
+expect 1 "valgrind: verify of a tampered file" "${VG[@]}" "$FEDSIGN" verify "$TMP/t.xml" --cert "$TMP/k.crt"
+printf '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>' >"$TMP/d.xml"
+expect 1 "valgrind: DOCTYPE refused" "${VG[@]}" "$FEDSIGN" sign "$TMP/d.xml" -o "$TMP/o.xml" \
+    --key-file "$TMP/k.pem" --valid-for 1d
+(umask 077; echo 1 >"$TMP/bad")
+expect 3 "valgrind: wrong PIN" "${VG[@]}" "$FEDSIGN" sign "$EX/idp-entity.xml" -o "$TMP/o.xml" \
+    --valid-for 1d --key "pkcs11:token=fed;object=k?module-path=$SOFTHSM_MODULE&pin-source=file:$TMP/bad"
+
+done_testing
