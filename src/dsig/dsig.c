@@ -49,12 +49,13 @@ fs_dsig_init(fs_err *err)
 		return fs_err_set(err, FS_EINTERNAL, "the xmlsec1 library is "
 		    "not the version fedsign was built with");
 	}
-	xmlSecErrorsSetCallback(keep_error);
 	if (xmlSecCryptoAppInit(NULL) < 0 || xmlSecCryptoInit() < 0) {
 		xmlSecShutdown();
 		return fs_err_set(err, FS_EINTERNAL, "xmlsec1 OpenSSL back end "
 		    "initialisation failed");
 	}
+	/* After the crypto init, which installs a callback of its own. */
+	xmlSecErrorsSetCallback(keep_error);
 	initialised = 1;
 	return FS_OK;
 }
