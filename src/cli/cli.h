@@ -37,6 +37,9 @@ void fs_cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #include <libxml/tree.h>
 
+/* Serialise doc (UTF-8) to fd; FS_EIO naming path on a write failure. */
+int fs_cli_save_doc(xmlDocPtr doc, int fd, const char *path, fs_err *err);
+
 /* Write doc to path atomically ("-": standard output). */
 int fs_cli_write_doc(xmlDocPtr doc, const char *path, fs_err *err);
 

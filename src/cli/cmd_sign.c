@@ -1,6 +1,7 @@
 /* fedsign sign: sign SAML metadata with the federation's key. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,75 +46,65 @@ static const char help[] =
 "  -q, --quiet             no report on stderr\n"
 "\n" FS_EXIT_HELP;
 
-struct out_ctx {
-	int fd;
-	const char *path;
-	fs_err *err;
-	int failed;
+struct verify_job {
+	xmlDocPtr doc;
+	const struct fs_verify_opts *vo;
+	fs_err err;
+	int rc;
 };
 
-static int
-out_write(void *vctx, const char *buf, int len)
+static void *
+verify_job_run(void *arg)
 {
-	struct out_ctx *o = vctx;
+	struct verify_job *j = arg;
 
-	if (o->failed)
-		return -1;
-	if (fs_write_all(o->fd, buf, (size_t)len, o->path, o->err) != FS_OK) {
-		o->failed = 1;
-		return -1;
-	}
-	return len;
+	j->rc = fs_dsig_verify(j->doc, j->vo, NULL, &j->err);
+	return NULL;
 }
 
+/*
+ * Verify the signed document and write it to out.  For a file, the
+ * temporary file is written while another thread verifies (both only read
+ * the tree), and it replaces out only when the verification passed.
+ * Standard output gets nothing before the verification passed.
+ */
 static int
-out_close(void *vctx)
+verify_and_write(xmlDocPtr doc, const struct fs_verify_opts *vo,
+    const char *out, fs_err *err)
 {
-	(void)vctx;
-	return 0;
-}
+	struct verify_job j = { doc, vo, { 0, "" }, FS_EINTERNAL };
+	fs_atomic *a = NULL;
+	pthread_t t;
+	int threaded, rc;
 
-/* Serialise doc to fd; FS_EIO (err filled) on any write failure. */
-static int
-save_doc(xmlDocPtr doc, int fd, const char *path, fs_err *err)
-{
-	struct out_ctx o = { fd, path, err, 0 };
-	xmlSaveCtxtPtr s;
-	long r;
-
-	s = xmlSaveToIO(out_write, out_close, &o, "UTF-8", 0);
-	if (s == NULL)
-		return fs_err_set(err, FS_EINTERNAL, "out of memory");
-	r = xmlSaveDoc(s, doc);
-	if (xmlSaveClose(s) < 0 || r < 0 || o.failed) {
-		if (!o.failed)
-			fs_err_set(err, FS_EIO, "cannot write '%s'", path);
-		return FS_EIO;
+	if (strcmp(out, "-") == 0) {
+		verify_job_run(&j);
+		if (j.rc != FS_OK)
+			goto bad;
+		return fs_cli_write_doc(doc, out, err);
 	}
-	return FS_OK;
-}
-
-int
-fs_cli_write_doc(xmlDocPtr doc, const char *path, fs_err *err)
-{
-	fs_atomic *a;
-	int rc;
-
-	if (strcmp(path, "-") == 0) {
-		if ((rc = save_doc(doc, STDOUT_FILENO, "<stdout>", err)))
-			return rc;
-		if (fflush(stdout) != 0)
-			return fs_err_set(err, FS_EIO, "cannot write to standard "
-			    "output: %s", strerror(errno));
-		return FS_OK;
-	}
-	if ((rc = fs_atomic_open(path, 0, &a, err)) != FS_OK)
+	if ((rc = fs_atomic_open(out, 0, &a, err)) != FS_OK)
 		return rc;
-	if ((rc = save_doc(doc, fs_atomic_fd(a), path, err)) != FS_OK) {
+	threaded = pthread_create(&t, NULL, verify_job_run, &j) == 0;
+	if (!threaded)
+		verify_job_run(&j);
+	rc = fs_cli_save_doc(doc, fs_atomic_fd(a), out, err);
+	if (threaded)
+		pthread_join(t, NULL);
+	if (j.rc != FS_OK) {
+		fs_atomic_abort(a);
+		goto bad;
+	}
+	if (rc != FS_OK) {
 		fs_atomic_abort(a);
 		return rc;
 	}
 	return fs_atomic_commit(a, err);
+bad:
+	*err = j.err;
+	fs_err_append(err, "the signed document does not verify; nothing "
+	    "was written");
+	return err->code;
 }
 
 static const EVP_MD *
@@ -247,13 +238,7 @@ cmd_sign(int argc, char **argv)
 	/* What we publish must pass the strict verifier first. */
 	vo.key = fs_signer_pubkey(signer);
 	vo.now = so.now;
-	if ((rc = fs_dsig_verify(doc, &vo, NULL, &err)) != FS_OK) {
-		fs_err_append(&err, "the signed document does not verify; "
-		    "nothing was written");
-		rc = FS_EINTERNAL;
-		goto fail;
-	}
-	if ((rc = fs_cli_write_doc(doc, out, &err)) != FS_OK)
+	if ((rc = verify_and_write(doc, &vo, out, &err)) != FS_OK)
 		goto fail;
 	if (fs_md_valid_until(xmlDocGetRootElement(doc), &t) == 1)
 		fs_time_format(t, vu, sizeof(vu));

@@ -126,6 +126,13 @@ err_has "--valid-for"
 sed 's|entityID=|validUntil="2001-01-01T00:00:00Z" entityID=|' "$EX/idp-entity.xml" >"$TMP/expired.xml"
 expect 1 "expired validUntil and no --valid-for" "${SIGN_PEM[@]}" "$TMP/expired.xml"
 err_has "has passed"
+# The in-memory verification stops a document no consumer should accept.
+sed 's|<md:EntityDescriptor |<md:EntityDescriptor ID="_dup" |; s|<md:IDPSSODescriptor |<md:IDPSSODescriptor ID="_dup" |' \
+    "$EX/idp-entity.xml" >"$TMP/dupid.xml"
+expect 1 "signed output that fails verification is not written" "${SIGN_PEM[@]}" "$TMP/dupid.xml" --valid-for 1d
+err_has "duplicated ID"
+err_has "nothing was written"
+check "previous output untouched" unchanged
 expect 4 "missing input" "${SIGN_PEM[@]}" "$TMP/nonexistent.xml" --valid-for 1d
 expect 3 "certificate of another key" "$FEDSIGN" sign "$EX/idp-entity.xml" -o "$TMP/pub.xml" \
     --key-file "$TMP/rsa.pem" --cert "$TMP/other.pem.crt" --valid-for 1d

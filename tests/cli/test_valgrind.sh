@@ -35,4 +35,11 @@ expect 1 "valgrind: DOCTYPE refused" "${VG[@]}" "$FEDSIGN" sign "$TMP/d.xml" -o 
 expect 3 "valgrind: wrong PIN" "${VG[@]}" "$FEDSIGN" sign "$EX/idp-entity.xml" -o "$TMP/o.xml" \
     --valid-for 1d --key "pkcs11:token=fed;object=k?module-path=$SOFTHSM_MODULE&pin-source=file:$TMP/bad"
 
+# Signing writes the output while another thread verifies it: no races.
+expect 0 "helgrind: verification and writing share the tree safely" \
+    valgrind --quiet --tool=helgrind --error-exitcode=99 \
+    --suppressions="$SRCDIR/tests/valgrind.supp" "$FEDSIGN" sign \
+    "$EX/federation-metadata.xml" -o "$TMP/h.xml" --key-file "$TMP/k.pem" \
+    --cert "$TMP/k.pem.crt" --valid-for 1d
+
 done_testing
