@@ -182,6 +182,8 @@ fs_pin_get(const char *pin_source, const char *what, char **pin, fs_err *err)
 	if ((env = getenv("FEDSIGN_PIN")) != NULL && env[0] != '\0') {
 		if ((*pin = strdup(env)) == NULL)
 			return fs_err_set(err, FS_EINTERNAL, "out of memory");
+		/* Read once; nothing this process starts inherits it. */
+		unsetenv("FEDSIGN_PIN");
 		return FS_OK;
 	}
 	if (isatty(STDIN_FILENO))

@@ -148,6 +148,20 @@ out_has "token: fed"
 out_has "public key: label=k-rsa-2048"
 check "no private key listed without login" bash -c "! grep -q 'private key:' '$TMP/out'"
 
+# PINs typed at a terminal prompt, without echo.
+PTY=$SRCDIR/tests/tools/pty-answer.py
+expect 0 "token init with PINs from prompts" "$PTY" 31415926,31415926,271828,271828 -- \
+    "$FEDSIGN" token init --module "$M" --label typed --so-pin-source prompt --pin-source prompt
+out_has "Repeat new user PIN for token 'typed'"
+check "typed PINs are not echoed" bash -c "! grep -qE '31415926|271828' '$TMP/out'"
+expect 0 "login with the PIN typed at the prompt" "$PTY" 271828 -- \
+    "$FEDSIGN" keygen --type ec:p256 --key "pkcs11:token=typed;object=k?module-path=$M"
+out_has "Enter user PIN for token 'typed'"
+check "the login PIN is not echoed" bash -c "! grep -q 271828 '$TMP/out'"
+expect 3 "two different PINs at the repeat prompt" "$PTY" 1111,2222 -- \
+    "$FEDSIGN" token init --module "$M" --label typed2 --so-pin-source prompt --pin-source prompt
+out_has "differ"
+
 # Whatever happened above, the PIN never reached the command line or output.
 check "PIN never printed" bash -c "! grep -rq 123456 '$TMP/out' '$TMP/err'"
 
