@@ -38,25 +38,19 @@ expect() {
 	fi
 }
 
-# err_has TEXT: the last expect's stderr contains TEXT (fixed string).
-err_has() {
-	if grep -qF -- "$1" "$TMP/err"; then
-		ok "message says '$1'"
+# _has FILE WHAT TEXT: FILE contains TEXT (a fixed string).
+_has() {
+	if grep -qF -- "$3" "$1"; then
+		ok "$2 has '$3'"
 	else
-		nok "message lacks '$1'"
-		sed 's/^/# /' "$TMP/err" | head -20
+		nok "$2 lacks '$3'"
+		sed 's/^/# /' "$1" | head -20
 	fi
 }
 
-# out_has TEXT: the last expect's stdout contains TEXT.
-out_has() {
-	if grep -qF -- "$1" "$TMP/out"; then
-		ok "output has '$1'"
-	else
-		nok "output lacks '$1'"
-		sed 's/^/# /' "$TMP/out" | head -20
-	fi
-}
+# err_has TEXT / out_has TEXT: the last expect's stderr / stdout has TEXT.
+err_has() { _has "$TMP/err" message "$1"; }
+out_has() { _has "$TMP/out" output "$1"; }
 
 done_testing() {
 	echo "1..$_n"

@@ -113,10 +113,10 @@ if [ -s "$TMP/agg.60d.xml" ]; then
 	    --max-validity 30d "$TMP/agg.60d.xml" "$TMP/rsa.pem.crt"
 fi
 
-# --- 3./4. fedsign with SoftHSM2 token keys: RSA-2048 and EC P-256.
+# --- 3./4. fedsign with SoftHSM2 token keys: RSA-2048/3072, EC P-256/P-384.
 new_token interop
-for type in rsa:2048 ec:p256; do
-	obj=md-${type%%:*}
+for type in rsa:2048 rsa:3072 ec:p256 ec:p384; do
+	obj=md-${type/:/-}
 	uri=$(key_uri interop "$obj")
 	expect 0 "fedsign keygen $type on the token" "$FEDSIGN" keygen --key "$uri" --type "$type"
 	expect 0 "fedsign cert create for the $type key" \
