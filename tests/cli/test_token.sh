@@ -133,6 +133,15 @@ expect 3 "URI matching no key lists what the token has" "$FEDSIGN" cert show \
 err_has "no private key"
 err_has "object=k-ec-p256"
 
+# Modules by p11-kit registered name, and the whole registry.
+expect 0 "module-name=softhsm2 (p11-kit registry)" "$FEDSIGN" cert show \
+    --key "pkcs11:token=fed;object=k-ec-p256?module-name=softhsm2&pin-source=file:$TMP/pin"
+expect 3 "unknown module-name" "$FEDSIGN" cert show \
+    --key "pkcs11:token=fed;object=k-ec-p256?module-name=nosuch&pin-source=file:$TMP/pin"
+err_has "no PKCS#11 module named 'nosuch'"
+expect 0 "no module given: every registered module is searched" "$FEDSIGN" cert show \
+    --key "pkcs11:token=fed;object=k-ec-p256?pin-source=file:$TMP/pin"
+
 expect 3 "RSA size above the token's CK_MECHANISM_INFO maximum" \
     env FS_SHIM_MODULE="$M" FS_SHIM_RSA_MAX=2048 "$FEDSIGN" keygen --type rsa:4096 \
     --module "$SHIM" --key "$(key_uri fed big)"
