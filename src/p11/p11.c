@@ -158,7 +158,7 @@ find_token(CK_FUNCTION_LIST **mods, P11KitUri *uri, const char *uristr,
 {
 	char seen[1024] = "", hits[1024] = "", d[128];
 	size_t nseen = 0, nhits = 0;
-	int present = 0;
+	int present = 0, nmatch = 0;
 
 	for (size_t m = 0; mods[m] != NULL; m++) {
 		CK_FUNCTION_LIST *f = mods[m];
@@ -176,7 +176,9 @@ find_token(CK_FUNCTION_LIST **mods, P11KitUri *uri, const char *uristr,
 			CK_SLOT_INFO si;
 			CK_SLOT_ID want;
 
-			if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			/* An empty (uninitialised) token holds no keys. */
+			if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
+			    !(ti.flags & CKF_TOKEN_INITIALIZED))
 				continue;
 			if (f->C_GetSlotInfo(slots[i], &si) == CKR_OK &&
 			    !p11_kit_uri_match_slot_info(uri, &si))
@@ -198,25 +200,24 @@ find_token(CK_FUNCTION_LIST **mods, P11KitUri *uri, const char *uristr,
 			    "%s%s", nhits ? ", " : "", d);
 			if (nhits >= sizeof(hits))
 				nhits = sizeof(hits);
-			if (found->mod == NULL) {
+			if (nmatch++ == 0) {
 				found->mod = f;
 				found->slot = slots[i];
 				found->info = ti;
-			} else {
-				found->mod = (CK_FUNCTION_LIST *)-1;
 			}
 		}
 	}
-	if (found->mod == NULL) {
+	if (nmatch == 0) {
 		if (present == 0)
 			return fs_err_set(err, FS_ETOKEN, "no token present: "
 			    "CKR_TOKEN_NOT_PRESENT: connect the HSM, check the "
 			    "module path (and SOFTHSM2_CONF for SoftHSM2), and "
-			    "run 'fedsign token list'");
+			    "run 'fedsign token list'; a new token must first "
+			    "be initialised ('fedsign token init')");
 		return fs_err_set(err, FS_ETOKEN, "no token matches '%s'; "
 		    "tokens present: %s", uristr, seen);
 	}
-	if (found->mod == (CK_FUNCTION_LIST *)-1)
+	if (nmatch > 1)
 		return fs_err_set(err, FS_ETOKEN, "'%s' matches more than one "
 		    "token: %s; add token= or serial= to the URI", uristr,
 		    hits);
@@ -250,11 +251,6 @@ fs_p11_open(const char *uristr, const char *module, unsigned flags,
 	p->slot = t.slot;
 	p->tinfo = t.info;
 	fs_p11_trim(t.info.label, sizeof(t.info.label), p->token_label);
-	if ((t.info.flags & CKF_TOKEN_INITIALIZED) == 0) {
-		rc = fs_err_set(err, FS_ETOKEN, "token '%s' is not "
-		    "initialised: run 'fedsign token init'", p->token_label);
-		goto fail;
-	}
 	rv = p->mod->C_OpenSession(p->slot, CKF_SERIAL_SESSION |
 	    ((flags & FS_P11_RW) ? CKF_RW_SESSION : 0), NULL, NULL, &p->sess);
 	if (rv != CKR_OK) {
