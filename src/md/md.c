@@ -21,7 +21,8 @@
 #define CHUNK (1 << 20)
 
 struct guard {
-	int doctype;
+	int doctype;		/* line of a refused DOCTYPE, or 0 */
+	int col;
 };
 
 static void
@@ -35,6 +36,7 @@ refuse_doctype(void *vctxt, const xmlChar *name, const xmlChar *ext,
 	(void)ext;
 	(void)sys;
 	g->doctype = ctxt->input != NULL ? ctxt->input->line : 1;
+	g->col = ctxt->input != NULL ? ctxt->input->col : 1;
 	xmlStopParser(ctxt);
 }
 
@@ -46,10 +48,10 @@ finish(xmlParserCtxtPtr ctxt, xmlDocPtr d, struct guard *g, const char *name,
 	int rc = FS_OK;
 
 	if (g->doctype) {
-		rc = fs_err_set(err, FS_ENOTVALID, "%s:%d: a DOCTYPE is not "
-		    "allowed in metadata (DTDs and entities are refused: they "
-		    "enable entity-expansion and external-entity attacks); "
-		    "remove the DOCTYPE", name, g->doctype);
+		rc = fs_err_set(err, FS_ENOTVALID, "%s:%d:%d: a DOCTYPE is "
+		    "not allowed in metadata (DTDs and entities are refused: "
+		    "they enable entity-expansion and external-entity "
+		    "attacks); remove the DOCTYPE", name, g->doctype, g->col);
 	} else if (d == NULL || !ctxt->wellFormed) {
 		e = &ctxt->lastError;
 		if (e->code == XML_IO_LOAD_ERROR || e->domain == XML_FROM_IO)
