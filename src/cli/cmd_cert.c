@@ -134,6 +134,22 @@ out:
 }
 
 static int
+has_cert(fs_p11 *p, CK_OBJECT_HANDLE key)
+{
+	CK_OBJECT_HANDLE c;
+	uint8_t *id;
+	size_t idlen;
+	int have;
+
+	if (fs_p11_attr(p, key, CKA_ID, &id, &idlen, NULL) != FS_OK)
+		return 0;
+	have = fs_p11_find_by_id(p, CKO_CERTIFICATE, id, idlen, &c, NULL) ==
+	    FS_OK;
+	free(id);
+	return have;
+}
+
+static int
 cert_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -187,7 +203,8 @@ cert_create(int argc, char **argv)
 	    (rc = fs_p11_find(p, CKO_PRIVATE_KEY, &key, &err)) != FS_OK ||
 	    (rc = fs_signer_wrap_p11(p, key, &s, &err)) != FS_OK)
 		goto fail;
-	if (fs_signer_cert(s) != NULL && !replace) {
+	/* Any certificate object with the key's id, matching or not. */
+	if (!replace && has_cert(p, key)) {
 		rc = fs_err_set(&err, FS_ETOKEN, "token '%s' already has a "
 		    "certificate for this key; see 'fedsign cert show', or use "
 		    "--replace to make a new one", fs_p11_token_label(p));

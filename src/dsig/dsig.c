@@ -10,7 +10,20 @@
 
 char fs_dsig_last_xmlsec_error[512];
 
-/* xmlsec1 prints errors itself by default; keep the last one instead. */
+/* The text xmlsec1 has for a reason code (its table is by position). */
+static const char *
+reason_text(int reason)
+{
+	for (xmlSecSize i = 0; xmlSecErrorsGetCode(i) != 0; i++)
+		if (xmlSecErrorsGetCode(i) == reason)
+			return xmlSecErrorsGetMsg(i);
+	return "error";
+}
+
+/*
+ * xmlsec1 prints errors itself by default.  Keep the first one since the
+ * buffer was last cleared instead: the innermost, most specific error.
+ */
 static void
 keep_error(const char *file, int line, const char *func, const char *obj,
     const char *subj, int reason, const char *msg)
@@ -18,11 +31,12 @@ keep_error(const char *file, int line, const char *func, const char *obj,
 	(void)file;
 	(void)line;
 	(void)func;
+	if (fs_dsig_last_xmlsec_error[0] != '\0')
+		return;
 	snprintf(fs_dsig_last_xmlsec_error, sizeof(fs_dsig_last_xmlsec_error),
 	    "%s%s%s: %s%s%s", obj ? obj : "", obj && subj ? "/" : "",
-	    subj ? subj : "", xmlSecErrorsGetMsg((xmlSecSize)reason) ?
-	    xmlSecErrorsGetMsg((xmlSecSize)reason) : "error",
-	    msg ? ": " : "", msg ? msg : "");
+	    subj ? subj : "", reason_text(reason), msg ? ": " : "",
+	    msg ? msg : "");
 }
 
 static void
@@ -41,6 +55,8 @@ fs_dsig_init(fs_err *err)
 		return FS_OK;
 	xmlInitParser();
 	xmlSetGenericErrorFunc(NULL, quiet_generic);
+	/* libxml2's handlers are per thread: also for threads made later. */
+	xmlThrDefSetGenericErrorFunc(NULL, quiet_generic);
 	if (xmlSecInit() < 0)
 		return fs_err_set(err, FS_EINTERNAL, "xmlsec1 initialisation "
 		    "failed");

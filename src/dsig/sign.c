@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <libxml/c14n.h>
+#include <libxml/valid.h>
 #include <libxml/xmlsave.h>
 #include <openssl/rand.h>
 
@@ -456,6 +457,13 @@ fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
 			goto oom;
 	}
 	id = (const char *)idattr;
+	/*
+	 * Register the ID the Reference names, so that verification (on
+	 * another thread, in cmd_sign) only reads the tree.
+	 */
+	if (xmlGetID(doc, idattr) == NULL && xmlAddID(NULL, doc, idattr,
+	    xmlHasNsProp(root, BAD_CAST "ID", NULL)) == NULL)
+		goto oom;
 
 	/* Enveloped: the digest covers the root without the Signature. */
 	if ((rc = c14n_digest(doc, root, a.digest, md, &mdlen, err)) != FS_OK)

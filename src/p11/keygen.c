@@ -342,8 +342,8 @@ list_objects(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
 		(void)f->C_GetAttributeValue(s, objs[i], a, 4);
 		if (a[0].ulValueLen == (CK_ULONG)-1)
 			oi.cls = (CK_ULONG)-1;
-		oi.label[a[1].ulValueLen == (CK_ULONG)-1 ? 0 :
-		    a[1].ulValueLen] = '\0';
+		oi.label[a[1].ulValueLen < sizeof(oi.label) ?
+		    a[1].ulValueLen : 0] = '\0';
 		if (a[2].ulValueLen != (CK_ULONG)-1)
 			fs_p11_hex(id, a[2].ulValueLen, oi.id, sizeof(oi.id));
 		if (a[3].ulValueLen == (CK_ULONG)-1)
@@ -372,16 +372,8 @@ fs_p11_list(const char *module, const char *uristr, int login,
 	P11KitUri *uri = NULL;
 	int rc;
 
-	if (uristr != NULL) {
-		if ((uri = p11_kit_uri_new()) == NULL)
-			return fs_err_set(err, FS_EINTERNAL, "out of memory");
-		if (p11_kit_uri_parse(uristr, P11_KIT_URI_FOR_ANY, uri) !=
-		    P11_KIT_URI_OK) {
-			p11_kit_uri_free(uri);
-			return fs_err_set(err, FS_EUSAGE, "invalid PKCS#11 URI "
-			    "'%s'", uristr);
-		}
-	}
+	if (uristr != NULL && (rc = fs_p11_parse_uri(uristr, &uri, err)))
+		return rc;
 	if ((rc = fs_p11_load_modules(module, uri, &all, &single, err))) {
 		if (uri)
 			p11_kit_uri_free(uri);

@@ -8,6 +8,7 @@
 #include <p11-kit/uri.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 
@@ -25,6 +26,7 @@ struct fs_p11 {
 	CK_SESSION_HANDLE sess;
 	int have_sess;
 	int logged_in;
+	CK_RV init_rv;		/* C_SignInit's answer in the last fs_p11_sign */
 	char token_label[33];
 };
 
@@ -105,23 +107,35 @@ fs_p11_release_modules(CK_FUNCTION_LIST **all, CK_FUNCTION_LIST *single)
 	}
 }
 
-static int
-parse_uri(const char *s, P11KitUri **out, fs_err *err)
+void
+fs_p11_uri_shown(const char *uri, char *buf, size_t len)
+{
+	size_t n = strcspn(uri, "?");
+
+	/* The query may hold a pin-value: never repeat it in a message. */
+	snprintf(buf, len, "%.*s%s", (int)n, uri, uri[n] ? "?..." : "");
+}
+
+int
+fs_p11_parse_uri(const char *s, P11KitUri **out, fs_err *err)
 {
 	P11KitUri *uri;
+	char shown[512];
 	int r;
 
 	*out = NULL;
+	fs_p11_uri_shown(s, shown, sizeof(shown));
 	if (strncmp(s, "pkcs11:", 7) != 0)
 		return fs_err_set(err, FS_EUSAGE, "'%s' is not a PKCS#11 URI: "
-		    "write pkcs11:token=LABEL;object=KEYLABEL (RFC 7512)", s);
+		    "write pkcs11:token=LABEL;object=KEYLABEL (RFC 7512)",
+		    shown);
 	if ((uri = p11_kit_uri_new()) == NULL)
 		return fs_err_set(err, FS_EINTERNAL, "out of memory");
 	r = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, uri);
 	if (r != P11_KIT_URI_OK) {
 		p11_kit_uri_free(uri);
 		return fs_err_set(err, FS_EUSAGE, "invalid PKCS#11 URI '%s': %s",
-		    s, p11_kit_uri_message(r));
+		    shown, p11_kit_uri_message(r));
 	}
 	if (p11_kit_uri_get_pin_value(uri) != NULL) {
 		p11_kit_uri_free(uri);
@@ -153,12 +167,14 @@ describe_token(const CK_TOKEN_INFO *ti, char *buf, size_t len)
 
 /* Scan mods for tokens matching uri; exactly one must match. */
 static int
-find_token(CK_FUNCTION_LIST **mods, P11KitUri *uri, const char *uristr,
+find_token(CK_FUNCTION_LIST **mods, P11KitUri *uri, const char *fulluri,
     struct tok *found, fs_err *err)
 {
-	char seen[1024] = "", hits[1024] = "", d[128];
+	char seen[1024] = "", hits[1024] = "", d[128], uristr[512];
 	size_t nseen = 0, nhits = 0;
 	int present = 0, nmatch = 0;
+
+	fs_p11_uri_shown(fulluri, uristr, sizeof(uristr));
 
 	for (size_t m = 0; mods[m] != NULL; m++) {
 		CK_FUNCTION_LIST *f = mods[m];
@@ -237,7 +253,7 @@ fs_p11_open(const char *uristr, const char *module, unsigned flags,
 	*out = NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return fs_err_set(err, FS_EINTERNAL, "out of memory");
-	if ((rc = parse_uri(uristr, &p->uri, err)) != FS_OK)
+	if ((rc = fs_p11_parse_uri(uristr, &p->uri, err)) != FS_OK)
 		goto fail;
 	rc = fs_p11_load_modules(module, p->uri, &p->modules, &p->single, err);
 	if (rc != FS_OK)
@@ -627,6 +643,8 @@ ec_pkey(const uint8_t *params_der, size_t plen, const uint8_t *point,
 	OSSL_PARAM params[3];
 	EVP_PKEY_CTX *ctx = NULL;
 	const char *group;
+	EC_GROUP *grp;
+	size_t field = 0;
 	int rc = FS_ETOKEN, nid;
 
 	if ((oid = d2i_ASN1_OBJECT(NULL, &q, (long)plen)) == NULL ||
@@ -636,9 +654,15 @@ ec_pkey(const uint8_t *params_der, size_t plen, const uint8_t *point,
 		    "fedsign does not know (only named curves are supported)");
 		goto out;
 	}
-	/* CKA_EC_POINT is a DER OCTET STRING; some tokens send it bare. */
+	/*
+	 * CKA_EC_POINT is a DER OCTET STRING; some tokens send the bare
+	 * uncompressed point (0x04, X, Y), told apart by its exact length.
+	 */
+	if ((grp = EC_GROUP_new_by_curve_name(nid)) != NULL)
+		field = (size_t)(EC_GROUP_get_degree(grp) + 7) / 8;
+	EC_GROUP_free(grp);
 	q = point;
-	if (ptlen > 2 && point[0] == 0x04 &&
+	if (!(field > 0 && ptlen == 1 + 2 * field && point[0] == 0x04) &&
 	    (os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)ptlen)) != NULL &&
 	    q == point + ptlen) {
 		point = ASN1_STRING_get0_data(os);
@@ -745,7 +769,7 @@ fs_p11_sign(fs_p11 *p, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mech,
 	*sig = NULL;
 	if ((buf = malloc(len)) == NULL)
 		return fs_err_set(err, FS_EINTERNAL, "out of memory");
-	if ((rv = p->mod->C_SignInit(p->sess, &m, key)) != CKR_OK) {
+	if ((p->init_rv = rv = p->mod->C_SignInit(p->sess, &m, key)) != CKR_OK) {
 		free(buf);
 		return fs_p11_err(err, rv, "C_SignInit");
 	}
@@ -788,6 +812,14 @@ fs_p11_count_matching(fs_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 	CK_OBJECT_HANDLE objs[16];
 
 	return find_objects(p, tmpl, n, objs, 16, count, err);
+}
+
+int
+fs_p11_mech_refused(const fs_p11 *p)
+{
+	return p->init_rv == CKR_MECHANISM_INVALID ||
+	    p->init_rv == CKR_KEY_FUNCTION_NOT_PERMITTED ||
+	    p->init_rv == CKR_KEY_TYPE_INCONSISTENT;
 }
 
 CK_SLOT_ID

@@ -98,6 +98,12 @@ int fs_p11_sign(fs_p11 *p, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mech,
     const uint8_t *in, size_t inlen, uint8_t **sig, size_t *siglen,
     fs_err *err);
 
+/*
+ * Whether the last fs_p11_sign failed because the token would not start
+ * that mechanism with that key (so another mechanism may be tried).
+ */
+int fs_p11_mech_refused(const fs_p11 *p);
+
 /* Create an object from the template; the session must be read-write. */
 int fs_p11_create(fs_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG n,
     CK_OBJECT_HANDLE *obj, fs_err *err);

@@ -174,7 +174,7 @@ fs_pin_from_source(const char *source, const char *what, int confirm,
 int
 fs_pin_get(const char *pin_source, const char *what, char **pin, fs_err *err)
 {
-	const char *env;
+	char *env;
 
 	*pin = NULL;
 	if (pin_source != NULL)
@@ -182,7 +182,11 @@ fs_pin_get(const char *pin_source, const char *what, char **pin, fs_err *err)
 	if ((env = getenv("FEDSIGN_PIN")) != NULL && env[0] != '\0') {
 		if ((*pin = strdup(env)) == NULL)
 			return fs_err_set(err, FS_EINTERNAL, "out of memory");
-		/* Read once; nothing this process starts inherits it. */
+		/*
+		 * Read once: wipe the environment's copy too (it would stay
+		 * in /proc/PID/environ), and nothing started later inherits it.
+		 */
+		fs_wipe(env, strlen(env));
 		unsetenv("FEDSIGN_PIN");
 		return FS_OK;
 	}

@@ -32,6 +32,7 @@ p11_sign(fs_signer *s, const EVP_MD *md, const uint8_t *data, size_t len,
 	size_t plen;
 	unsigned int dlen;
 	CK_MECHANISM_TYPE combined;
+	CK_MECHANISM_INFO mi;
 	int nid = EVP_MD_get_type(md);
 
 	switch (nid) {
@@ -51,9 +52,17 @@ p11_sign(fs_signer *s, const EVP_MD *md, const uint8_t *data, size_t len,
 		return fs_err_set(err, FS_EUSAGE, "digest %s is not allowed for "
 		    "signing", EVP_MD_get0_name(md));
 	}
-	if (s->type == FS_SIGKEY_RSA && fs_p11_has_mech(ps->p, combined, NULL))
-		return fs_p11_sign(ps->p, ps->key, combined, data, len, sig,
+	/*
+	 * The token hashes when it can.  When it lists the mechanism but will
+	 * not start it with this key (CKA_ALLOWED_MECHANISMS), hash here.
+	 */
+	if (s->type == FS_SIGKEY_RSA && fs_p11_has_mech(ps->p, combined, &mi) &&
+	    (mi.flags & CKF_SIGN)) {
+		int rc = fs_p11_sign(ps->p, ps->key, combined, data, len, sig,
 		    siglen, err);
+		if (rc == FS_OK || !fs_p11_mech_refused(ps->p))
+			return rc;
+	}
 	/* Hash here; the token only does the private-key operation. */
 	if (EVP_Digest(data, len, buf + plen, &dlen, md, NULL) != 1)
 		return fs_err_openssl(err, FS_EINTERNAL, "digest failed");

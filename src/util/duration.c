@@ -86,20 +86,20 @@ fs_duration_format(int64_t secs, char *buf, size_t len)
 {
 	int64_t d = secs / 86400, h = secs % 86400 / 3600;
 	int64_t m = secs % 3600 / 60, s = secs % 60;
-	int n;
+	char part[4][24];
 
-	n = snprintf(buf, len, "P");
+	part[0][0] = part[1][0] = part[2][0] = part[3][0] = '\0';
 	if (d > 0)
-		n += snprintf(buf + n, len - (size_t)n, "%lldD", (long long)d);
-	if (h > 0 || m > 0 || s > 0 || d == 0) {
-		n += snprintf(buf + n, len - (size_t)n, "T");
-		if (h > 0)
-			n += snprintf(buf + n, len - (size_t)n, "%lldH", (long long)h);
-		if (m > 0)
-			n += snprintf(buf + n, len - (size_t)n, "%lldM", (long long)m);
-		if (s > 0 || (h == 0 && m == 0))
-			snprintf(buf + n, len - (size_t)n, "%lldS", (long long)s);
-	}
+		snprintf(part[0], sizeof(part[0]), "%lldD", (long long)d);
+	if (h > 0)
+		snprintf(part[1], sizeof(part[1]), "%lldH", (long long)h);
+	if (m > 0)
+		snprintf(part[2], sizeof(part[2]), "%lldM", (long long)m);
+	if (s > 0 || secs == 0)
+		snprintf(part[3], sizeof(part[3]), "%lldS", (long long)s);
+	snprintf(buf, len, "P%s%s%s%s%s", part[0],
+	    part[1][0] || part[2][0] || part[3][0] ? "T" : "", part[1],
+	    part[2], part[3]);
 }
 
 static int

@@ -42,6 +42,7 @@ fs_atomic_open(const char *path, int mode, fs_atomic **out, fs_err *err)
 		    "cannot create a temporary file beside '%s': %s", path,
 		    strerror(e));
 	}
+	(void)fcntl(a->fd, F_SETFD, FD_CLOEXEC);
 	if (mode == 0) {
 		um = umask(022);
 		umask(um);
@@ -69,20 +70,22 @@ fs_atomic_path(const fs_atomic *a)
 	return a->path;
 }
 
-static void
+/* Make a rename in path's folder durable. */
+static int
 fsync_dir(const char *path)
 {
 	char *copy;
-	int fd;
+	int fd, r = -1;
 
 	if ((copy = strdup(path)) == NULL)
-		return;
+		return -1;
 	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd != -1) {
-		(void)fsync(fd);
+		r = fsync(fd);
 		close(fd);
 	}
 	free(copy);
+	return r;
 }
 
 int
@@ -109,7 +112,9 @@ fs_atomic_commit(fs_atomic *a, fs_err *err)
 	}
 	free(a->tmp);
 	a->tmp = NULL;
-	fsync_dir(a->path);
+	if (fsync_dir(a->path) == -1)
+		rc = fs_err_set(err, FS_EIO, "'%s' was replaced, but its folder "
+		    "could not be synced to disk: %s", a->path, strerror(errno));
 out:
 	fs_atomic_abort(a);
 	return rc;

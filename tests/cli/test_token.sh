@@ -133,6 +133,32 @@ expect 3 "URI matching no key lists what the token has" "$FEDSIGN" cert show \
 err_has "no private key"
 err_has "object=k-ec-p256"
 
+# A certificate of another key stored under this key's id: cert show says
+# so, and cert create refuses before it writes anything.
+"$FEDSIGN" keygen --key "pkcs11:token=fed;object=mis;id=%aa?module-path=$M&pin-source=file:$TMP/pin" --type ec:p256 >/dev/null
+openssl x509 -in "$TMP/k-ec-p256.crt" -outform DER -out "$TMP/other.der"
+P11TOOL --login --pin 123456 --write-object "$TMP/other.der" --type cert --id aa --label mis >/dev/null
+expect 1 "cert show: the certificate is another key's" "$FEDSIGN" cert show \
+    --key "pkcs11:token=fed;object=mis?module-path=$M&pin-source=file:$TMP/pin"
+out_has "public key matches the private key: NO"
+echo "keep me" >"$TMP/mis.crt"
+expect 3 "cert create refuses over a mismatched certificate" "$FEDSIGN" cert create \
+    --key "pkcs11:token=fed;object=mis?module-path=$M&pin-source=file:$TMP/pin" \
+    --subject CN=mis --out "$TMP/mis.crt"
+check "the refused cert create left the file alone" test "$(cat "$TMP/mis.crt")" = "keep me"
+expect 0 "cert create --replace mends it" "$FEDSIGN" cert create --replace \
+    --key "pkcs11:token=fed;object=mis?module-path=$M&pin-source=file:$TMP/pin" \
+    --subject CN=mis --out "$TMP/mis.crt"
+expect 0 "cert show after the mend" "$FEDSIGN" cert show \
+    --key "pkcs11:token=fed;object=mis?module-path=$M&pin-source=file:$TMP/pin"
+out_has "public key matches the private key: yes"
+
+# A PIN in a URI is never repeated in a message, and never used.
+expect 2 "bad URI with a pin-value" "$FEDSIGN" cert show --key "pkcs11:token=fed;object=%zz?pin-value=S3cret"
+check "the pin-value is not echoed" bash -c "! grep -q S3cret '$TMP/err'"
+expect 2 "token list refuses a pin-value" "$FEDSIGN" token list --login "pkcs11:token=fed?module-path=$M&pin-value=123456"
+err_has "pin-source"
+
 # Modules by p11-kit registered name, and the whole registry.
 expect 0 "module-name=softhsm2 (p11-kit registry)" "$FEDSIGN" cert show \
     --key "pkcs11:token=fed;object=k-ec-p256?module-name=softhsm2&pin-source=file:$TMP/pin"
