@@ -34,9 +34,9 @@ keep_error(const char *file, int line, const char *func, const char *obj,
 	if (fs_dsig_last_xmlsec_error[0] != '\0')
 		return;
 	snprintf(fs_dsig_last_xmlsec_error, sizeof(fs_dsig_last_xmlsec_error),
-	    "%s%s%s: %s%s%s", obj ? obj : "", obj && subj ? "/" : "",
-	    subj ? subj : "", reason_text(reason), msg ? ": " : "",
-	    msg ? msg : "");
+	    "%s%s%s%s%s%s%s", obj ? obj : "", obj && subj ? "/" : "",
+	    subj ? subj : "", obj || subj ? ": " : "", reason_text(reason),
+	    msg ? ": " : "", msg ? msg : "");
 }
 
 static void
