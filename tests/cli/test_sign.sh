@@ -66,6 +66,12 @@ check "PublicationInfo publisher" test "$(xp "$TMP/attrs.xml" \
     'string(/*/*[local-name()="Extensions"]/*[local-name()="PublicationInfo"]/@publisher)')" = https://md.example.org/
 check "PublicationInfo creationInstant" test -n "$(xp "$TMP/attrs.xml" \
     'string(//*[local-name()="PublicationInfo"]/@creationInstant)')"
+expect 0 "re-sign with another --publisher" "$FEDSIGN" sign "$TMP/attrs.xml" -o "$TMP/attrs2.xml" \
+    --key-file "$TMP/rsa.pem" --cert "$TMP/rsa.pem.crt" --publisher https://other.example.org/
+check "PublicationInfo updated, not duplicated" test "$(xp "$TMP/attrs2.xml" \
+    'count(//*[local-name()="PublicationInfo"])')" = 1
+check "...with the new publisher" test "$(xp "$TMP/attrs2.xml" \
+    'string(//*[local-name()="PublicationInfo"]/@publisher)')" = https://other.example.org/
 check "Extensions right after the Signature" \
     test "$(xp "$TMP/attrs.xml" 'local-name(/*/*[2])')" = Extensions
 check "xmlsec1 verifies it" XMLSEC_OK "$TMP/attrs.xml" "$TMP/rsa.pem.crt"
