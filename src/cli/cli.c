@@ -1,6 +1,10 @@
 #include "cli/cli.h"
 
 #include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/mem.h"
 
 int fs_cli_verbose = 1;
 
@@ -49,4 +53,15 @@ fs_cli_info(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+void
+fs_cli_expect_input(const char *path)
+{
+	struct stat st;
+
+	/* A parsed metadata tree takes about 4.5 times the file's size. */
+	if (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
+	    S_ISREG(st.st_mode))
+		fs_mem_expect((size_t)st.st_size / 2 * 9);
 }

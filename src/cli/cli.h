@@ -43,6 +43,9 @@ int fs_cli_save_doc(xmlDocPtr doc, int fd, const char *path, fs_err *err);
 /* Write doc to path atomically ("-": standard output). */
 int fs_cli_write_doc(xmlDocPtr doc, const char *path, fs_err *err);
 
+/* Prepare memory for parsing the input file at path (a size hint). */
+void fs_cli_expect_input(const char *path);
+
 int cmd_token(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_cert(int argc, char **argv);

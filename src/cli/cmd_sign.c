@@ -211,6 +211,7 @@ cmd_sign(int argc, char **argv)
 			    "or ecdsa-sha384", alg);
 	}
 
+	fs_cli_expect_input(in);
 	if ((rc = fs_md_parse_file(in, &doc, &err)) != FS_OK)
 		goto fail;
 	if (fs_md_root(doc, in, &err) == NULL) {

@@ -196,6 +196,7 @@ cmd_verify(int argc, char **argv)
 		    "fingerprint %s", fpbuf);
 	}
 
+	fs_cli_expect_input(path);
 	if ((rc = fs_md_parse_file(path, &doc, &err)) != FS_OK) {
 		rc = fs_cli_fail(&err);
 		goto out;

@@ -56,6 +56,17 @@ check "the entity's own signature is left alone" \
 check "an ID was added to the root" test -n "$(xp "$TMP/nested-s.xml" 'string(/*/@ID)')"
 check "xmlsec1 verifies the aggregate" XMLSEC_OK "$TMP/nested-s.xml" "$TMP/other.pem.crt"
 
+# A large aggregate: big enough for the heap reservation (fs_mem_expect).
+GEN=$SRCDIR/../shared/bench/gen-aggregate.py
+check "the aggregate generator is there ($GEN)" test -f "$GEN"
+python3 "$GEN" 3000 "$TMP/large.xml" >/dev/null 2>&1
+check "a 3,000-entity aggregate over 15 MB" test "$(stat -c %s "$TMP/large.xml")" -gt 15000000
+expect 0 "sign the large aggregate" "$FEDSIGN" sign "$TMP/large.xml" -o "$TMP/large-s.xml" \
+    --key-file "$TMP/rsa.pem" --cert "$TMP/rsa.pem.crt" --valid-for 1d
+check "xmlsec1 verifies the large aggregate" XMLSEC_OK "$TMP/large-s.xml" "$TMP/rsa.pem.crt"
+expect 0 "fedsign verify accepts the large aggregate" "$FEDSIGN" verify "$TMP/large-s.xml" --cert "$TMP/rsa.pem.crt"
+rm -f "$TMP/large.xml" "$TMP/large-s.xml"
+
 # Attributes
 expect 0 "--name, --cache-duration, --publisher" "$FEDSIGN" sign "$EX/federation-metadata.xml" \
     -o "$TMP/attrs.xml" --key-file "$TMP/rsa.pem" --cert "$TMP/rsa.pem.crt" --valid-for P14D \
