@@ -47,12 +47,8 @@ v_module(void *ctx, const char *name, const char *path, const CK_INFO *i)
 	char desc[33], man[33];
 
 	(void)ctx;
-	snprintf(desc, sizeof(desc), "%.32s", (const char *)i->libraryDescription);
-	snprintf(man, sizeof(man), "%.32s", (const char *)i->manufacturerID);
-	for (int k = 31; k >= 0 && (desc[k] == ' ' || !desc[k]); k--)
-		desc[k] = '\0';
-	for (int k = 31; k >= 0 && (man[k] == ' ' || !man[k]); k--)
-		man[k] = '\0';
+	fs_p11_trim(i->libraryDescription, sizeof(i->libraryDescription), desc);
+	fs_p11_trim(i->manufacturerID, sizeof(i->manufacturerID), man);
 	printf("module: %s\n  path: %s\n  library: %s (%s) %u.%u\n",
 	    name[0] ? name : "(unregistered)", path, desc, man,
 	    i->libraryVersion.major, i->libraryVersion.minor);
@@ -64,20 +60,9 @@ v_slot(void *ctx, CK_SLOT_ID id, const CK_SLOT_INFO *si)
 	char desc[65];
 
 	(void)ctx;
-	snprintf(desc, sizeof(desc), "%.64s", (const char *)si->slotDescription);
-	for (int k = 63; k >= 0 && (desc[k] == ' ' || !desc[k]); k--)
-		desc[k] = '\0';
+	fs_p11_trim(si->slotDescription, sizeof(si->slotDescription), desc);
 	printf("  slot %lu: %s%s\n", (unsigned long)id, desc,
 	    (si->flags & CKF_TOKEN_PRESENT) ? "" : " (no token)");
-}
-
-static void
-trimcpy(char *dst, const CK_UTF8CHAR *src, size_t n)
-{
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	for (size_t k = n; k > 0 && (dst[k - 1] == ' ' || dst[k - 1] == '\0'); k--)
-		dst[k - 1] = '\0';
 }
 
 static void
@@ -91,10 +76,10 @@ v_token(void *ctx, const CK_TOKEN_INFO *ti)
 		    "can initialise it)\n");
 		return;
 	}
-	trimcpy(label, ti->label, 32);
-	trimcpy(serial, ti->serialNumber, 16);
-	trimcpy(model, ti->model, 16);
-	trimcpy(man, ti->manufacturerID, 32);
+	fs_p11_trim(ti->label, sizeof(ti->label), label);
+	fs_p11_trim(ti->serialNumber, sizeof(ti->serialNumber), serial);
+	fs_p11_trim(ti->model, sizeof(ti->model), model);
+	fs_p11_trim(ti->manufacturerID, sizeof(ti->manufacturerID), man);
 	fs_p11_pin_state(ti->flags, state, sizeof(state));
 	printf("    token: %s\n      serial: %s\n      model: %s (%s)\n"
 	    "      flags:%s%s%s%s%s\n      PIN state: %s\n", label, serial,

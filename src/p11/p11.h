@@ -133,6 +133,13 @@ int fs_keyspec_parse(const char *s, struct fs_keyspec *spec, fs_err *err);
 int fs_p11_keygen(fs_p11 *p, const struct fs_keyspec *spec, uint8_t *id,
     size_t *idlen, fs_err *err);
 
+/*
+ * Copy a fixed-width, blank-padded PKCS#11 text field (a label, serial,
+ * description) of n bytes into out (at least n + 1 bytes), without the
+ * padding.
+ */
+void fs_p11_trim(const CK_UTF8CHAR *s, size_t n, char *out);
+
 /* The name of a CKR_ value (`CKR_PIN_INCORRECT`), or a hex number. */
 const char *fs_p11_rv_name(CK_RV rv);
 

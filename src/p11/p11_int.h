@@ -10,7 +10,6 @@
 int fs_p11_parse_uri(const char *s, P11KitUri **out, fs_err *err);
 /* The URI without its query, for messages. */
 void fs_p11_uri_shown(const char *uri, char *buf, size_t len);
-void fs_p11_trim(const CK_UTF8CHAR *s, size_t n, char *out);
 void fs_p11_hex(const uint8_t *b, size_t n, char *out, size_t outlen);
 int fs_p11_load_modules(const char *module, P11KitUri *uri,
     CK_FUNCTION_LIST ***all, CK_FUNCTION_LIST **single, fs_err *err);
