@@ -67,31 +67,43 @@ pem_bytes(X509 *x, char **buf, size_t *len, fs_err *err)
 	return FS_OK;
 }
 
+/* Find a certificate object with the key's CKA_ID: 1 and *cert, or 0. */
 static int
-store_cert(fs_p11 *p, CK_OBJECT_HANDLE key, X509 *x, int replace,
-    fs_err *err)
+find_cert(fs_p11 *p, CK_OBJECT_HANDLE key, CK_OBJECT_HANDLE *cert)
+{
+	uint8_t *id;
+	size_t idlen;
+	int have;
+
+	if (fs_p11_attr(p, key, CKA_ID, &id, &idlen, NULL) != FS_OK)
+		return 0;
+	have = fs_p11_find_by_id(p, CKO_CERTIFICATE, id, idlen, cert, NULL) ==
+	    FS_OK;
+	free(id);
+	return have;
+}
+
+/*
+ * Store x on the token with the key's CKA_ID and label, then destroy the
+ * certificate it replaces (old, when have_old).
+ */
+static int
+store_cert(fs_p11 *p, CK_OBJECT_HANDLE key, X509 *x, int have_old,
+    CK_OBJECT_HANDLE old, fs_err *err)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 	CK_CERTIFICATE_TYPE ct = CKC_X_509;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_OBJECT_HANDLE old = 0, obj;
+	CK_OBJECT_HANDLE obj;
 	unsigned char *der = NULL, *subj = NULL, *iss = NULL, *ser = NULL;
 	uint8_t *id = NULL, *label = NULL;
 	size_t idlen, labellen;
-	int dlen, slen, ilen, snlen, have_old, rc;
+	int dlen, slen, ilen, snlen, rc;
 
 	if ((rc = fs_p11_attr(p, key, CKA_ID, &id, &idlen, err)) != FS_OK)
 		return rc;
 	if (fs_p11_attr(p, key, CKA_LABEL, &label, &labellen, NULL) != FS_OK)
 		labellen = 0;
-	have_old = fs_p11_find_by_id(p, CKO_CERTIFICATE, id, idlen, &old,
-	    NULL) == FS_OK;
-	if (have_old && !replace) {
-		rc = fs_err_set(err, FS_ETOKEN, "token '%s' already has a "
-		    "certificate for this key; see 'fedsign cert show', or "
-		    "use --replace to make a new one", fs_p11_token_label(p));
-		goto out;
-	}
 	dlen = i2d_X509(x, &der);
 	slen = i2d_X509_NAME(X509_get_subject_name(x), &subj);
 	ilen = i2d_X509_NAME(X509_get_issuer_name(x), &iss);
@@ -134,22 +146,6 @@ out:
 }
 
 static int
-has_cert(fs_p11 *p, CK_OBJECT_HANDLE key)
-{
-	CK_OBJECT_HANDLE c;
-	uint8_t *id;
-	size_t idlen;
-	int have;
-
-	if (fs_p11_attr(p, key, CKA_ID, &id, &idlen, NULL) != FS_OK)
-		return 0;
-	have = fs_p11_find_by_id(p, CKO_CERTIFICATE, id, idlen, &c, NULL) ==
-	    FS_OK;
-	free(id);
-	return have;
-}
-
-static int
 cert_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -163,8 +159,8 @@ cert_create(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *uri = NULL, *subject = NULL, *out = NULL, *module = NULL;
-	int days = 3650, replace = 0, c, rc;
-	CK_OBJECT_HANDLE key;
+	int days = 3650, replace = 0, have_old, c, rc;
+	CK_OBJECT_HANDLE key, old = 0;
 	fs_signer *s = NULL;
 	fs_p11 *p = NULL;
 	X509 *x = NULL;
@@ -204,7 +200,8 @@ cert_create(int argc, char **argv)
 	    (rc = fs_signer_wrap_p11(p, key, &s, &err)) != FS_OK)
 		goto fail;
 	/* Any certificate object with the key's id, matching or not. */
-	if (!replace && has_cert(p, key)) {
+	have_old = find_cert(p, key, &old);
+	if (have_old && !replace) {
 		rc = fs_err_set(&err, FS_ETOKEN, "token '%s' already has a "
 		    "certificate for this key; see 'fedsign cert show', or use "
 		    "--replace to make a new one", fs_p11_token_label(p));
@@ -215,7 +212,7 @@ cert_create(int argc, char **argv)
 		goto fail;
 	/* Write the file first: a token object with no file is worse. */
 	if ((rc = fs_write_file_atomic(out, pem, pemlen, 0644, &err)) != FS_OK ||
-	    (rc = store_cert(p, key, x, replace, &err)) != FS_OK)
+	    (rc = store_cert(p, key, x, have_old, old, &err)) != FS_OK)
 		goto fail;
 	printf("certificate for '%s' on token '%s' written to %s\n",
 	    fs_p11_uri_label(p) ? fs_p11_uri_label(p) : "key",
