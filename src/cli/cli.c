@@ -1,19 +1,153 @@
 #include "cli/cli.h"
 
+#include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
-#include "util/mem.h"
+#include "fedsign/util.h"
 
 int fs_cli_verbose = 1;
+xmlDocPtr fs_cli_keep;
+
+int
+fs_cli_exit_code(int status)
+{
+	switch (status) {
+	case FS_OK: return 0;
+	case FS_ENOTVALID: return 1;
+	case FS_EUSAGE: return 2;
+	case FS_ETOKEN: return 3;
+	case FS_EIO: return 4;
+	case FS_ENOMEM:
+	case FS_EINTERNAL:
+	default: return 5;
+	}
+}
+
+/* The length of the UTF-8 sequence at s (1..4), or 0 when invalid. */
+static size_t
+utf8_len(const unsigned char *s, uint32_t *cp)
+{
+	size_t n, i;
+	uint32_t c;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0)
+		n = 2, c = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3, c = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		n = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) ||
+	    (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+const char *
+fs_cli_escape(const char *in, char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t used = 0, n;
+	uint32_t cp;
+
+	if (len == 0)
+		return buf;
+	while (*s != '\0' && used + 12 < len) {
+		n = utf8_len(s, &cp);
+		if (n == 0) {
+			used += (size_t)snprintf(buf + used, len - used,
+			    "\\x%02X", *s);
+			s++;
+			continue;
+		}
+		/* C0 and C1 controls, DEL, bidirectional embeddings. */
+		if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) ||
+		    (cp >= 0x202a && cp <= 0x202e) ||
+		    (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
+		    cp == 0x200f) {
+			if (cp < 0x80)
+				used += (size_t)snprintf(buf + used,
+				    len - used, "\\x%02X", (unsigned)cp);
+			else
+				used += (size_t)snprintf(buf + used,
+				    len - used, "\\u{%04X}", (unsigned)cp);
+		} else {
+			memcpy(buf + used, s, n);
+			used += n;
+		}
+		s += n;
+	}
+	if (*s != '\0' && used + 4 < len) {
+		memcpy(buf + used, "...", 3);
+		used += 3;
+	}
+	buf[used < len ? used : len - 1] = '\0';
+	return buf;
+}
+
+const char *
+fs_cli_uri_escape(const char *in, char *buf, size_t len)
+{
+	static const char hx[] = "0123456789ABCDEF";
+	const unsigned char *s = (const unsigned char *)in;
+	size_t used = 0;
+
+	for (; *s != '\0' && used + 4 < len; s++) {
+		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr("-._~", *s) != NULL) {
+			buf[used++] = (char)*s;
+		} else {
+			buf[used++] = '%';
+			buf[used++] = hx[*s >> 4];
+			buf[used++] = hx[*s & 15];
+		}
+	}
+	buf[used] = '\0';
+	return buf;
+}
+
+static void
+vsay(const char *fmt, va_list ap)
+{
+	char msg[4096], safe[sizeof(msg) * 2];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "fedsign: %s\n", fs_cli_escape(msg, safe,
+	    sizeof(safe)));
+}
+
+static void
+say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
 
 int
 fs_cli_fail(const fs_err *err)
 {
-	fprintf(stderr, "fedsign: %s\n", err->msg[0] ? err->msg :
-	    "unknown error");
-	return err->code != FS_OK ? err->code : FS_EINTERNAL;
+	say("%s", err->msg[0] ? err->msg : "unknown error");
+	return fs_cli_exit_code(err->code != FS_OK ? err->code : FS_EINTERNAL);
 }
 
 void
@@ -21,11 +155,9 @@ fs_cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("fedsign: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int
@@ -33,13 +165,12 @@ fs_cli_usage(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("fedsign: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'fedsign %s%s--help'.\n", cmd ? cmd : "",
+	fprintf(stderr, "Try 'fedsign %s%s--help'.\n", cmd ? cmd : "",
 	    cmd ? " " : "");
-	return FS_EUSAGE;
+	return 2;
 }
 
 void
@@ -50,18 +181,76 @@ fs_cli_info(const char *fmt, ...)
 	if (fs_cli_verbose <= 0)
 		return;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+int
+fs_cli_limit_opt(int opt, const char *arg, struct fs_md_limits *lim,
+    const char *cmd)
+{
+	fs_err err;
+	char *end;
+	long v;
+
+	if (opt == FS_OPT_MAX_SIZE) {
+		if (fs_size_parse(arg, &lim->max_size, &err) != FS_OK ||
+		    lim->max_size == 0)
+			return fs_cli_usage(cmd, "--max-size: invalid size "
+			    "'%s': use a number with K, M or G (1G)", arg);
+		return 0;
+	}
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || v < 1 || v > 100000)
+		return fs_cli_usage(cmd, "--%s must be a number from 1 to "
+		    "100000", opt == FS_OPT_MAX_DEPTH ? "max-depth" :
+		    "max-attributes");
+	if (opt == FS_OPT_MAX_DEPTH)
+		lim->max_depth = (unsigned)v;
+	else
+		lim->max_attrs = (unsigned)v;
+	return 0;
+}
+
+int
+fs_cli_parse(const char *path, const struct fs_md_limits *lim, xmlDocPtr *doc,
+    fs_err *err)
+{
+	return fs_md_parse_file(path, lim, doc, err);
+}
+
+/* --- start-up ------------------------------------------------------------ */
+
+void fs_cli_pin_capture(void);
+void fs_cli_tty_restore(void);
+
+static void
+on_signal(int sig)
+{
+	/* Leave the terminal as we found it, then die of the signal. */
+	fs_cli_tty_restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 void
-fs_cli_expect_input(const char *path)
+fs_cli_secure_start(void)
 {
-	struct stat st;
+	static const struct rlimit none = { 0, 0 };
+	struct sigaction sa;
 
-	/* A parsed metadata tree takes about 4.5 times the file's size. */
-	if (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
-	    S_ISREG(st.st_mode))
-		fs_mem_expect((size_t)st.st_size / 2 * 9);
+	/* Nothing of a PIN or a session may end up in a core file. */
+	(void)setrlimit(RLIMIT_CORE, &none);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	fs_cli_pin_capture();
+	/* Writes past ulimit -f fail with EFBIG, and are reported. */
+	signal(SIGXFSZ, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
 }

@@ -7,9 +7,9 @@
 #include <openssl/pem.h>
 
 #include "cli/cli.h"
-#include "p11/p11.h"
-#include "signer/signer.h"
-#include "util/fileio.h"
+#include "fedsign/file.h"
+#include "fedsign/p11.h"
+#include "fedsign/signer.h"
 
 static const char create_help[] =
 "usage: fedsign cert create --key URI --subject SUBJECT --out FILE\n"
@@ -24,14 +24,20 @@ static const char create_help[] =
 "                 (or /C=ZA/O=Example/CN=...)\n"
 "  --days N       validity in days (default 3650: ten years)\n"
 "  --out FILE     PEM output, written atomically\n"
-"  --replace      replace the certificate already on the token\n";
+"  --replace      replace the certificate already on the token\n"
+"  --module PATH  PKCS#11 module (overrides the URI's module-path)\n"
+"\n" FS_EXIT_HELP;
 
 static const char show_help[] =
 "usage: fedsign cert show --key URI [--module PATH]\n"
 "\n"
 "Print the token's certificate for the key as PEM, its SHA-256 and SHA-1\n"
 "fingerprints, and whether its public key is the private key's (exit 1\n"
-"when it is not).\n";
+"when it is not).\n"
+"\n"
+"  --key URI      the key (pkcs11: URI, RFC 7512)\n"
+"  --module PATH  PKCS#11 module (overrides the URI's module-path)\n"
+"\n" FS_EXIT_HELP;
 
 static void
 print_fingerprints(X509 *x, FILE *f)
@@ -67,43 +73,44 @@ pem_bytes(X509 *x, char **buf, size_t *len, fs_err *err)
 	return FS_OK;
 }
 
-/* Find a certificate object with the key's CKA_ID: 1 and *cert, or 0. */
+/* The certificate objects with the key's CKA_ID: up to max, *n found. */
 static int
-find_cert(fs_p11 *p, CK_OBJECT_HANDLE key, CK_OBJECT_HANDLE *cert)
+find_certs(fs_token *t, fs_key *k, CK_OBJECT_HANDLE *objs, CK_ULONG max,
+    CK_ULONG *n, fs_err *err)
 {
-	uint8_t *id;
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	const uint8_t *id;
 	size_t idlen;
-	int have;
 
-	if (fs_p11_attr(p, key, CKA_ID, &id, &idlen, NULL) != FS_OK)
-		return 0;
-	have = fs_p11_find_by_id(p, CKO_CERTIFICATE, id, idlen, cert, NULL) ==
-	    FS_OK;
-	free(id);
-	return have;
+	id = fs_key_id(k, &idlen);
+	{
+		CK_ATTRIBUTE tmpl[2] = {
+			{ CKA_CLASS, &cls, sizeof(cls) },
+			{ CKA_ID, (void *)id, idlen },
+		};
+		return fs_token_objects(t, tmpl, 2, objs, max, n, err);
+	}
 }
 
 /*
  * Store x on the token with the key's CKA_ID and label, then destroy the
- * certificate it replaces (old, when have_old).
+ * n certificates it replaces.
  */
 static int
-store_cert(fs_p11 *p, CK_OBJECT_HANDLE key, X509 *x, int have_old,
-    CK_OBJECT_HANDLE old, fs_err *err)
+store_cert(fs_token *t, fs_key *k, X509 *x, const CK_OBJECT_HANDLE *old,
+    CK_ULONG n, fs_err *err)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 	CK_CERTIFICATE_TYPE ct = CKC_X_509;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_OBJECT_HANDLE obj;
 	unsigned char *der = NULL, *subj = NULL, *iss = NULL, *ser = NULL;
-	uint8_t *id = NULL, *label = NULL;
-	size_t idlen, labellen;
+	const char *label = fs_key_label(k);
+	const uint8_t *id;
+	size_t idlen;
 	int dlen, slen, ilen, snlen, rc;
 
-	if ((rc = fs_p11_attr(p, key, CKA_ID, &id, &idlen, err)) != FS_OK)
-		return rc;
-	if (fs_p11_attr(p, key, CKA_LABEL, &label, &labellen, NULL) != FS_OK)
-		labellen = 0;
+	id = fs_key_id(k, &idlen);
 	dlen = i2d_X509(x, &der);
 	slen = i2d_X509_NAME(X509_get_subject_name(x), &subj);
 	ilen = i2d_X509_NAME(X509_get_issuer_name(x), &iss);
@@ -114,34 +121,37 @@ store_cert(fs_p11 *p, CK_OBJECT_HANDLE key, X509 *x, int have_old,
 		goto out;
 	}
 	{
-		CK_ATTRIBUTE t[] = {
+		CK_ATTRIBUTE tmpl[] = {
 			{ CKA_CLASS, &cls, sizeof(cls) },
 			{ CKA_CERTIFICATE_TYPE, &ct, sizeof(ct) },
 			{ CKA_TOKEN, &yes, sizeof(yes) },
 			{ CKA_PRIVATE, &no, sizeof(no) },
-			{ CKA_ID, id, idlen },
+			{ CKA_ID, (void *)id, idlen },
 			{ CKA_SUBJECT, subj, (CK_ULONG)slen },
 			{ CKA_ISSUER, iss, (CK_ULONG)ilen },
 			{ CKA_SERIAL_NUMBER, ser, (CK_ULONG)snlen },
 			{ CKA_VALUE, der, (CK_ULONG)dlen },
-			{ CKA_LABEL, label, labellen },
+			{ CKA_LABEL, (void *)label, strlen(label) },
 		};
-		CK_ULONG n = sizeof(t) / sizeof(t[0]) - (labellen ? 0 : 1);
+		CK_ULONG nt = sizeof(tmpl) / sizeof(tmpl[0]) -
+		    (label[0] ? 0 : 1);
 
-		if ((rc = fs_p11_create(p, t, n, &obj, err)) != FS_OK)
+		if ((rc = fs_token_create(t, tmpl, nt, &obj, err)) != FS_OK)
 			goto out;
 	}
-	/* The new one is stored: only now drop the old one. */
-	if (have_old && (rc = fs_p11_destroy(p, old, err)) != FS_OK)
-		fs_err_append(err, "the new certificate is stored beside the "
-		    "old one");
+	/* The new one is stored: only now drop the old ones. */
+	for (CK_ULONG i = 0; i < n; i++) {
+		if ((rc = fs_token_destroy(t, old[i], err)) != FS_OK) {
+			fs_err_append(err, "the new certificate is stored beside "
+			    "the old one");
+			break;
+		}
+	}
 out:
 	OPENSSL_free(der);
 	OPENSSL_free(subj);
 	OPENSSL_free(iss);
 	OPENSSL_free(ser);
-	free(id);
-	free(label);
 	return rc;
 }
 
@@ -158,11 +168,14 @@ cert_create(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *uri = NULL, *subject = NULL, *out = NULL, *module = NULL;
-	int days = 3650, replace = 0, have_old, c, rc;
-	CK_OBJECT_HANDLE key, old = 0;
+	struct fs_token_opts to = { NULL, FS_TOKEN_RW, 0, &fs_cli_hooks };
+	const char *uri = NULL, *subject = NULL, *out = NULL;
+	int days = 3650, replace = 0, c, rc;
+	CK_OBJECT_HANDLE old[16];
+	CK_ULONG nold = 0;
 	fs_signer *s = NULL;
-	fs_p11 *p = NULL;
+	fs_token *t = NULL;
+	fs_key *k = NULL;
 	X509 *x = NULL;
 	char *pem = NULL, *end;
 	size_t pemlen = 0;
@@ -175,7 +188,7 @@ cert_create(int argc, char **argv)
 		case 'k': uri = optarg; break;
 		case 's': subject = optarg; break;
 		case 'o': out = optarg; break;
-		case 'm': module = optarg; break;
+		case 'm': to.module = optarg; break;
 		case 'r': replace = 1; break;
 		case 'd':
 			v = strtol(optarg, &end, 10);
@@ -194,17 +207,18 @@ cert_create(int argc, char **argv)
 	if (uri == NULL || subject == NULL || out == NULL)
 		return fs_cli_usage("cert create", "--key, --subject and --out "
 		    "are required");
-	if ((rc = fs_p11_open(uri, module, FS_P11_RW, &p, &err)) != FS_OK ||
-	    (rc = fs_p11_login(p, &err)) != FS_OK ||
-	    (rc = fs_p11_find(p, CKO_PRIVATE_KEY, &key, &err)) != FS_OK ||
-	    (rc = fs_signer_wrap_p11(p, key, &s, &err)) != FS_OK)
+	if ((rc = fs_token_open(uri, &to, &t, &err)) != FS_OK ||
+	    (rc = fs_token_login(t, &err)) != FS_OK ||
+	    (rc = fs_key_find(t, NULL, CKO_PRIVATE_KEY, &k, &err)) != FS_OK ||
+	    (rc = fs_signer_from_key(k, &s, &err)) != FS_OK)
 		goto fail;
 	/* Any certificate object with the key's id, matching or not. */
-	have_old = find_cert(p, key, &old);
-	if (have_old && !replace) {
+	if ((rc = find_certs(t, k, old, 16, &nold, &err)) != FS_OK)
+		goto fail;
+	if (nold > 0 && !replace) {
 		rc = fs_err_set(&err, FS_ETOKEN, "token '%s' already has a "
 		    "certificate for this key; see 'fedsign cert show', or use "
-		    "--replace to make a new one", fs_p11_token_label(p));
+		    "--replace to make a new one", fs_token_label(t));
 		goto fail;
 	}
 	if ((rc = fs_x509_selfsign(s, subject, days, &x, &err)) != FS_OK ||
@@ -212,11 +226,11 @@ cert_create(int argc, char **argv)
 		goto fail;
 	/* Write the file first: a token object with no file is worse. */
 	if ((rc = fs_write_file_atomic(out, pem, pemlen, 0644, &err)) != FS_OK ||
-	    (rc = store_cert(p, key, x, have_old, old, &err)) != FS_OK)
+	    (rc = store_cert(t, k, x, old, nold, &err)) != FS_OK)
 		goto fail;
 	printf("certificate for '%s' on token '%s' written to %s\n",
-	    fs_p11_uri_label(p) ? fs_p11_uri_label(p) : "key",
-	    fs_p11_token_label(p), out);
+	    fs_key_label(k)[0] ? fs_key_label(k) : "key", fs_token_label(t),
+	    out);
 	print_fingerprints(x, stdout);
 	rc = 0;
 	goto done;
@@ -226,7 +240,8 @@ done:
 	free(pem);
 	X509_free(x);
 	fs_signer_free(s);
-	fs_p11_free(p);
+	fs_key_free(k);
+	fs_token_free(t);
 	return rc;
 }
 
@@ -239,22 +254,20 @@ cert_show(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *uri = NULL, *module = NULL;
+	struct fs_token_opts to = { NULL, 0, 0, &fs_cli_hooks };
+	const char *uri = NULL;
 	fs_signer *s = NULL;
-	fs_p11 *p = NULL;
-	CK_OBJECT_HANDLE key, cobj;
-	uint8_t *id = NULL, *der = NULL;
-	const unsigned char *q;
-	size_t idlen, dlen;
+	fs_token *t = NULL;
+	fs_key *k = NULL;
 	X509 *x = NULL;
 	fs_err err;
-	int c, rc, match;
+	int c, rc, match, none;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "k:m:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': uri = optarg; break;
-		case 'm': module = optarg; break;
+		case 'm': to.module = optarg; break;
 		case 'h': fputs(show_help, stdout); return 0;
 		default: return fs_cli_usage("cert show", "bad option");
 		}
@@ -264,25 +277,17 @@ cert_show(int argc, char **argv)
 		    argv[optind]);
 	if (uri == NULL)
 		return fs_cli_usage("cert show", "--key is required");
-	if ((rc = fs_p11_open(uri, module, 0, &p, &err)) != FS_OK ||
-	    (rc = fs_p11_login(p, &err)) != FS_OK ||
-	    (rc = fs_p11_find(p, CKO_PRIVATE_KEY, &key, &err)) != FS_OK ||
-	    (rc = fs_p11_attr(p, key, CKA_ID, &id, &idlen, &err)) != FS_OK)
+	if ((rc = fs_token_open(uri, &to, &t, &err)) != FS_OK ||
+	    (rc = fs_token_login(t, &err)) != FS_OK ||
+	    (rc = fs_key_find(t, NULL, CKO_PRIVATE_KEY, &k, &err)) != FS_OK)
 		goto fail;
-	if ((rc = fs_p11_find_by_id(p, CKO_CERTIFICATE, id, idlen, &cobj,
-	    &err)) != FS_OK) {
-		fs_err_append(&err, "make one with 'fedsign cert create'");
-		goto fail;
-	}
-	if ((rc = fs_p11_attr(p, cobj, CKA_VALUE, &der, &dlen, &err)) != FS_OK)
-		goto fail;
-	q = der;
-	if ((x = d2i_X509(NULL, &q, (long)dlen)) == NULL) {
-		rc = fs_err_openssl(&err, FS_ETOKEN, "the certificate object "
-		    "on the token is not a valid X.509 certificate");
+	if ((rc = fs_x509_from_token(k, &x, &none, &err)) != FS_OK) {
+		if (none)
+			fs_err_append(&err, "make one with 'fedsign cert "
+			    "create'");
 		goto fail;
 	}
-	if ((rc = fs_signer_wrap_p11(p, key, &s, &err)) != FS_OK)
+	if ((rc = fs_signer_from_key(k, &s, &err)) != FS_OK)
 		goto fail;
 	match = EVP_PKEY_eq(X509_get0_pubkey(x), fs_signer_pubkey(s)) == 1;
 	PEM_write_X509(stdout, x);
@@ -292,20 +297,19 @@ cert_show(int argc, char **argv)
 	print_fingerprints(x, stdout);
 	printf("public key matches the private key: %s\n", match ? "yes" :
 	    "NO");
-	rc = match ? 0 : FS_ENOTVALID;
+	rc = match ? 0 : 1;
 	if (!match)
 		fs_cli_warn("the certificate on token '%s' does not belong to "
 		    "the key: replace it with 'fedsign cert create --replace'",
-		    fs_p11_token_label(p));
+		    fs_token_label(t));
 	goto done;
 fail:
 	rc = fs_cli_fail(&err);
 done:
 	X509_free(x);
-	free(id);
-	free(der);
 	fs_signer_free(s);
-	fs_p11_free(p);
+	fs_key_free(k);
+	fs_token_free(t);
 	return rc;
 }
 

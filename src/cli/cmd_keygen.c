@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "p11/p11.h"
+#include "fedsign/p11.h"
 
 static const char help[] =
 "usage: fedsign keygen --key URI --type TYPE [--module PATH]\n"
@@ -23,7 +23,8 @@ static const char help[] =
 "\n"
 "Example:\n"
 "  fedsign keygen --type rsa:2048 --key 'pkcs11:token=fed;object=md-2026"
-"?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:pin'\n";
+"?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:pin'\n"
+"\n" FS_EXIT_HELP;
 
 int
 cmd_keygen(int argc, char **argv)
@@ -35,11 +36,15 @@ cmd_keygen(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *uri = NULL, *type = NULL, *module = NULL;
+	const char *uri = NULL, *type = NULL;
 	struct fs_keyspec spec;
+	struct fs_token_opts to = { NULL, FS_TOKEN_RW, 0, &fs_cli_hooks };
+	char label[256 * 3 + 1], tlabel[32 * 3 + 1];
+	const uint8_t *kid;
 	uint8_t id[20];
-	size_t idlen = sizeof(id);
-	fs_p11 *p = NULL;
+	size_t idlen = sizeof(id), kidlen;
+	fs_token *t = NULL;
+	fs_key *k = NULL;
 	fs_err err;
 	int c, rc;
 
@@ -48,7 +53,7 @@ cmd_keygen(int argc, char **argv)
 		switch (c) {
 		case 'k': uri = optarg; break;
 		case 't': type = optarg; break;
-		case 'm': module = optarg; break;
+		case 'm': to.module = optarg; break;
 		case 'h': fputs(help, stdout); return 0;
 		default: return fs_cli_usage("keygen", "bad option");
 		}
@@ -60,22 +65,26 @@ cmd_keygen(int argc, char **argv)
 		return fs_cli_usage("keygen", "--key and --type are required");
 	if ((rc = fs_keyspec_parse(type, &spec, &err)) != FS_OK)
 		return fs_cli_usage("keygen", "%s", err.msg);
-	if ((rc = fs_p11_open(uri, module, FS_P11_RW, &p, &err)) != FS_OK ||
-	    (rc = fs_p11_login(p, &err)) != FS_OK ||
-	    (rc = fs_p11_keygen(p, &spec, id, &idlen, &err)) != FS_OK) {
+	if ((rc = fs_token_open(uri, &to, &t, &err)) != FS_OK ||
+	    (rc = fs_token_login(t, &err)) != FS_OK ||
+	    (rc = fs_keygen(t, NULL, &spec, id, &idlen, &err)) != FS_OK ||
+	    (rc = fs_key_find(t, NULL, CKO_PRIVATE_KEY, &k, &err)) != FS_OK) {
 		rc = fs_cli_fail(&err);
 		goto out;
 	}
 	printf("generated %s key pair on token '%s'\n", type,
-	    fs_p11_token_label(p));
-	printf("key URI: pkcs11:token=%s;object=%s;id=", fs_p11_token_label(p),
-	    fs_p11_uri_label(p));
-	for (size_t i = 0; i < idlen; i++)
-		printf("%%%02x", id[i]);
+	    fs_token_label(t));
+	kid = fs_key_id(k, &kidlen);
+	printf("key URI: pkcs11:token=%s;object=%s;id=",
+	    fs_cli_uri_escape(fs_token_label(t), tlabel, sizeof(tlabel)),
+	    fs_cli_uri_escape(fs_key_label(k), label, sizeof(label)));
+	for (size_t i = 0; i < kidlen; i++)
+		printf("%%%02x", kid[i]);
 	printf("\nnext: fedsign cert create --key URI --subject 'CN=...' "
 	    "--out signer.crt\n");
 	rc = 0;
 out:
-	fs_p11_free(p);
+	fs_key_free(k);
+	fs_token_free(t);
 	return rc;
 }

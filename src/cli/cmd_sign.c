@@ -1,20 +1,16 @@
 /* fedsign sign: sign SAML metadata with the federation's key. */
-#include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <libxml/xmlsave.h>
 
 #include "cli/cli.h"
-#include "dsig/dsig.h"
-#include "md/md.h"
-#include "signer/signer.h"
-#include "util/duration.h"
-#include "util/fileio.h"
+#include "fedsign/alg.h"
+#include "fedsign/dsig.h"
+#include "fedsign/md.h"
+#include "fedsign/publish.h"
+#include "fedsign/signer.h"
+#include "fedsign/util.h"
 
 static const char help[] =
 "usage: fedsign sign IN -o OUT (--key URI | --key-file PEM) [options]\n"
@@ -28,9 +24,10 @@ static const char help[] =
 "as it was.  IN may be - for standard input, OUT - for standard output.\n"
 "\n"
 "  -o, --out OUT           the signed document\n"
-"  --key URI               the token key (pkcs11: URI, RFC 7512)\n"
+"  -k, --key URI           the token key (pkcs11: URI, RFC 7512)\n"
 "  --module PATH           PKCS#11 module (overrides the URI's module-path)\n"
-"  --key-file PEM          an unencrypted PEM key file (development only)\n"
+"  --key-file PEM          an unencrypted PEM key file, mode 0600\n"
+"                          (development only)\n"
 "  --cert PEM              certificate for KeyInfo (default: the token's\n"
 "                          certificate object for the key)\n"
 "  --no-keyinfo            leave KeyInfo out\n"
@@ -41,88 +38,13 @@ static const char help[] =
 "  --name NAME             set the aggregate's Name\n"
 "  --publisher URL         add or update mdrpi:PublicationInfo\n"
 "  --alg ALG               rsa-sha256 (default for RSA), rsa-sha384,\n"
-"                          rsa-sha512, ecdsa-sha256, ecdsa-sha384\n"
+"                          rsa-sha512, ecdsa-sha256, ecdsa-sha384,\n"
+"                          ecdsa-sha512\n"
 "  --digest ALG            sha256 (default), sha384, sha512\n"
+FS_LIMIT_HELP
 "  -q, --quiet             no report on stderr\n"
+"  -h, --help              show this help\n"
 "\n" FS_EXIT_HELP;
-
-struct verify_job {
-	xmlDocPtr doc;
-	const struct fs_verify_opts *vo;
-	fs_err err;
-	int rc;
-};
-
-static void *
-verify_job_run(void *arg)
-{
-	struct verify_job *j = arg;
-
-	j->rc = fs_dsig_verify(j->doc, j->vo, NULL, &j->err);
-	return NULL;
-}
-
-/*
- * Verify the signed document and write it to out.  For a file, the
- * temporary file is written while another thread verifies, and it replaces
- * out only when the verification passed.  Standard output gets nothing
- * before the verification passed.
- *
- * Sharing the tree is safe because verification only reads it (the
- * signer registered the root's ID beforehand), and the one field the
- * serialiser writes, doc->encoding while it saves, is read by neither
- * the canonicaliser nor xmlsec1.  helgrind checks this in the tests.
- */
-static int
-verify_and_write(xmlDocPtr doc, const struct fs_verify_opts *vo,
-    const char *out, fs_err *err)
-{
-	struct verify_job j = { doc, vo, { 0, "" }, FS_EINTERNAL };
-	fs_atomic *a = NULL;
-	pthread_t t;
-	int threaded, rc;
-
-	if (strcmp(out, "-") == 0) {
-		verify_job_run(&j);
-		if (j.rc != FS_OK)
-			goto bad;
-		return fs_cli_write_doc(doc, out, err);
-	}
-	if ((rc = fs_atomic_open(out, 0, &a, err)) != FS_OK)
-		return rc;
-	threaded = pthread_create(&t, NULL, verify_job_run, &j) == 0;
-	if (!threaded)
-		verify_job_run(&j);
-	rc = fs_cli_save_doc(doc, fs_atomic_fd(a), out, err);
-	if (threaded)
-		pthread_join(t, NULL);
-	if (j.rc != FS_OK) {
-		fs_atomic_abort(a);
-		goto bad;
-	}
-	if (rc != FS_OK) {
-		fs_atomic_abort(a);
-		return rc;
-	}
-	return fs_atomic_commit(a, err);
-bad:
-	*err = j.err;
-	fs_err_append(err, "the signed document does not verify; nothing "
-	    "was written");
-	return err->code;
-}
-
-static const EVP_MD *
-md_by_name(const char *s)
-{
-	if (strcmp(s, "sha256") == 0)
-		return EVP_sha256();
-	if (strcmp(s, "sha384") == 0)
-		return EVP_sha384();
-	if (strcmp(s, "sha512") == 0)
-		return EVP_sha512();
-	return NULL;
-}
 
 int
 cmd_sign(int argc, char **argv)
@@ -142,21 +64,27 @@ cmd_sign(int argc, char **argv)
 		{ "publisher", required_argument, NULL, O_PUB },
 		{ "alg", required_argument, NULL, O_ALG },
 		{ "digest", required_argument, NULL, O_DIGEST },
+		FS_LIMIT_OPTIONS,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct fs_token_opts to = { NULL, 0, 0, &fs_cli_hooks };
+	struct fs_md_limits lim = { 0 };
+	struct fs_md_final fin = { 0 };
 	struct fs_sign_opts so = { 0 };
 	struct fs_verify_opts vo = { 0 };
 	const char *in = NULL, *out = NULL, *uri = NULL, *keyfile = NULL;
-	const char *certfile = NULL, *module = NULL, *alg = NULL;
+	const char *certfile = NULL, *alg = NULL;
 	fs_signer *signer = NULL;
+	EVP_PKEY *pub = NULL;
 	xmlDocPtr doc = NULL;
 	X509 *cert = NULL;
-	char vu[32];
+	char vu[32], names[128];
+	unsigned bits = 0;
+	int c, rc, ec = 0;
 	time_t t;
 	fs_err err;
-	int c, rc;
 
 	fs_err_clear(&err);
 	optind = 1;
@@ -164,27 +92,39 @@ cmd_sign(int argc, char **argv)
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'k': uri = optarg; break;
-		case O_MODULE: module = optarg; break;
+		case O_MODULE: to.module = optarg; break;
 		case O_KEYFILE: keyfile = optarg; break;
 		case O_CERT: certfile = optarg; break;
 		case O_NOKI: so.no_keyinfo = 1; break;
 		case O_VALID:
 		case O_CACHE:
 			if (fs_duration_parse(optarg, c == O_VALID ?
-			    &so.valid_for : &so.cache_duration, &err) != FS_OK)
+			    &fin.valid_for : &fin.cache_duration, &err) != FS_OK)
 				return fs_cli_usage("sign", "%s", err.msg);
-			if ((c == O_VALID ? so.valid_for : so.cache_duration) == 0)
+			if ((c == O_VALID ? fin.valid_for :
+			    fin.cache_duration) == 0)
 				return fs_cli_usage("sign", "a duration of zero "
 				    "is not allowed");
 			break;
-		case O_NAME: so.name = optarg; break;
-		case O_PUB: so.publisher = optarg; break;
+		case O_NAME: fin.name = optarg; break;
+		case O_PUB: fin.publisher = optarg; break;
 		case O_ALG: alg = optarg; break;
 		case O_DIGEST:
-			if ((so.digest = md_by_name(optarg)) == NULL)
+			so.digest = fs_alg_by_name(FS_ALG_DIGEST, optarg);
+			if (so.digest == NULL || !(so.digest->flags &
+			    FS_ALGF_SIGN)) {
+				fs_alg_sign_names(FS_ALG_DIGEST, names,
+				    sizeof(names));
 				return fs_cli_usage("sign", "unknown --digest "
-				    "'%s': use sha256, sha384 or sha512 (SHA-1 "
-				    "and MD5 are never used)", optarg);
+				    "'%s': use %s (SHA-1 and MD5 are never "
+				    "used)", optarg, names);
+			}
+			break;
+		case FS_OPT_MAX_SIZE:
+		case FS_OPT_MAX_DEPTH:
+		case FS_OPT_MAX_ATTRS:
+			if ((rc = fs_cli_limit_opt(c, optarg, &lim, "sign")))
+				return rc;
 			break;
 		case 'q': fs_cli_verbose = 0; break;
 		case 'h': fputs(help, stdout); return 0;
@@ -202,32 +142,32 @@ cmd_sign(int argc, char **argv)
 		return fs_cli_usage("sign", "give exactly one of --key URI and "
 		    "--key-file PEM");
 	if (alg != NULL) {
-		const char *h = strchr(alg, '-');
-		if (h == NULL || (strncmp(alg, "rsa-", 4) != 0 &&
-		    strncmp(alg, "ecdsa-", 6) != 0) ||
-		    (so.sig_digest = md_by_name(h + 1)) == NULL)
+		so.signature = fs_alg_by_name(FS_ALG_SIGNATURE, alg);
+		if (so.signature == NULL ||
+		    !(so.signature->flags & FS_ALGF_SIGN)) {
+			fs_alg_sign_names(FS_ALG_SIGNATURE, names,
+			    sizeof(names));
 			return fs_cli_usage("sign", "unknown --alg '%s': use "
-			    "rsa-sha256, rsa-sha384, rsa-sha512, ecdsa-sha256 "
-			    "or ecdsa-sha384", alg);
+			    "%s", alg, names);
+		}
 	}
 
-	fs_cli_expect_input(in);
-	if ((rc = fs_md_parse_file(in, &doc, &err)) != FS_OK)
+	if ((rc = fs_cli_parse(in, &lim, &doc, &err)) != FS_OK)
 		goto fail;
-	if (fs_md_root(doc, in, &err) == NULL) {
-		rc = FS_ENOTVALID;
+	if (fs_md_root(doc, in, &err) == NULL)
 		goto fail;
-	}
 	if (uri != NULL)
-		rc = fs_signer_open_pkcs11(uri, module, &signer, &err);
+		rc = fs_signer_open_pkcs11(uri, &to, &signer, &err);
 	else
 		rc = fs_signer_open_pem(keyfile, &signer, &err);
 	if (rc != FS_OK)
 		goto fail;
-	if (alg != NULL && (strncmp(alg, "ecdsa-", 6) == 0) !=
-	    (fs_signer_type(signer) == FS_SIGKEY_EC)) {
+	ec = fs_signer_type(signer) == FS_KEY_EC;
+	bits = fs_signer_bits(signer);
+	if (so.signature != NULL && so.signature->key !=
+	    fs_signer_type(signer)) {
 		rc = fs_cli_usage("sign", "--alg %s does not fit the %s key",
-		    alg, fs_signer_type(signer) == FS_SIGKEY_EC ? "EC" : "RSA");
+		    alg, ec ? "EC" : "RSA");
 		goto out;
 	}
 	if (certfile != NULL) {
@@ -237,27 +177,43 @@ cmd_sign(int argc, char **argv)
 			goto fail;
 		}
 	}
-	so.now = time(NULL);
-	if ((rc = fs_dsig_sign(doc, signer, &so, &err)) != FS_OK)
+	fin.now = time(NULL);
+	if ((rc = fs_md_finalise(xmlDocGetRootElement(doc), &fin, &err)) !=
+	    FS_OK || (rc = fs_dsig_sign(doc, signer, &so, &err)) != FS_OK)
 		goto fail;
 
+	/*
+	 * The token is closed before anything is written: a module that
+	 * fails on the way out cannot leave a half-committed output.
+	 */
+	pub = fs_signer_pubkey(signer);
+	if (!EVP_PKEY_up_ref(pub)) {
+		pub = NULL;
+		rc = fs_err_set(&err, FS_EINTERNAL, "EVP_PKEY_up_ref failed");
+		goto fail;
+	}
+	fs_signer_free(signer);
+	signer = NULL;
+
 	/* What we publish must pass the strict verifier first. */
-	vo.key = fs_signer_pubkey(signer);
-	vo.now = so.now;
-	if ((rc = verify_and_write(doc, &vo, out, &err)) != FS_OK)
+	vo.key = pub;
+	vo.now = fin.now;
+	if ((rc = fs_publish_doc(doc, &vo, out, &err)) != FS_OK)
 		goto fail;
 	if (fs_md_valid_until(xmlDocGetRootElement(doc), &t) == 1)
 		fs_time_format(t, vu, sizeof(vu));
 	else
 		snprintf(vu, sizeof(vu), "?");
-	fs_cli_info("fedsign: signed %s -> %s with %s key (%u bits), "
-	    "validUntil %s", in, out, fs_signer_type(signer) == FS_SIGKEY_EC ?
-	    "EC" : "RSA", fs_signer_bits(signer), vu);
+	fs_cli_info("signed %s -> %s with %s key (%u bits), validUntil %s",
+	    in, out, ec ? "EC" : "RSA", bits, vu);
+	fs_cli_keep = doc;
+	doc = NULL;
 	rc = 0;
 	goto out;
 fail:
 	rc = fs_cli_fail(&err);
 out:
+	EVP_PKEY_free(pub);
 	X509_free(cert);
 	fs_signer_free(signer);
 	xmlFreeDoc(doc);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "p11/p11.h"
+#include "fedsign/p11.h"
 
 static const char list_help[] =
 "usage: fedsign token list [--module PATH] [--login] [URI]\n"
@@ -17,7 +17,8 @@ static const char list_help[] =
 "                 or every module registered with p11-kit)\n"
 "  --login        log in to show private objects (PIN from the URI's\n"
 "                 pin-source, FEDSIGN_PIN, or a prompt)\n"
-"  URI            only tokens matching this pkcs11: URI\n";
+"  URI            only tokens matching this pkcs11: URI\n"
+"\n" FS_EXIT_HELP;
 
 static const char init_help[] =
 "usage: fedsign token init --module PATH --label LABEL\n"
@@ -26,7 +27,13 @@ static const char init_help[] =
 "Initialise an uninitialised token (for tokens that support C_InitToken,\n"
 "such as SoftHSM2) and set its user PIN.  A token that already holds the\n"
 "label is never re-initialised.  SRC is file:PATH (a file only its owner\n"
-"can read) or prompt (asked twice, without echo).\n";
+"can read) or prompt (asked twice, without echo).\n"
+"\n"
+"  --module PATH        the PKCS#11 module\n"
+"  --label LABEL        the new token's label (at most 32 bytes)\n"
+"  --so-pin-source SRC  where the new SO PIN comes from\n"
+"  --pin-source SRC     where the new user PIN comes from\n"
+"\n" FS_EXIT_HELP;
 
 static const char *
 class_str(CK_OBJECT_CLASS c)
@@ -47,21 +54,27 @@ v_module(void *ctx, const char *name, const char *path, const CK_INFO *i)
 	char desc[33], man[33];
 
 	(void)ctx;
+	char e1[256], e2[1024], e3[128], e4[128];
+
 	fs_p11_trim(i->libraryDescription, sizeof(i->libraryDescription), desc);
 	fs_p11_trim(i->manufacturerID, sizeof(i->manufacturerID), man);
 	printf("module: %s\n  path: %s\n  library: %s (%s) %u.%u\n",
-	    name[0] ? name : "(unregistered)", path, desc, man,
+	    name[0] ? fs_cli_escape(name, e1, sizeof(e1)) : "(unregistered)",
+	    fs_cli_escape(path, e2, sizeof(e2)),
+	    fs_cli_escape(desc, e3, sizeof(e3)),
+	    fs_cli_escape(man, e4, sizeof(e4)),
 	    i->libraryVersion.major, i->libraryVersion.minor);
 }
 
 static void
 v_slot(void *ctx, CK_SLOT_ID id, const CK_SLOT_INFO *si)
 {
-	char desc[65];
+	char desc[65], e[256];
 
 	(void)ctx;
 	fs_p11_trim(si->slotDescription, sizeof(si->slotDescription), desc);
-	printf("  slot %lu: %s%s\n", (unsigned long)id, desc,
+	printf("  slot %lu: %s%s\n", (unsigned long)id,
+	    fs_cli_escape(desc, e, sizeof(e)),
 	    (si->flags & CKF_TOKEN_PRESENT) ? "" : " (no token)");
 }
 
@@ -69,6 +82,7 @@ static void
 v_token(void *ctx, const CK_TOKEN_INFO *ti)
 {
 	char label[33], serial[17], model[17], man[33], state[200];
+	char el[160], es[80], em[80], ea[160], ul[100], us[60];
 
 	(void)ctx;
 	if (!(ti->flags & CKF_TOKEN_INITIALIZED)) {
@@ -82,8 +96,11 @@ v_token(void *ctx, const CK_TOKEN_INFO *ti)
 	fs_p11_trim(ti->manufacturerID, sizeof(ti->manufacturerID), man);
 	fs_p11_pin_state(ti->flags, state, sizeof(state));
 	printf("    token: %s\n      serial: %s\n      model: %s (%s)\n"
-	    "      flags:%s%s%s%s%s\n      PIN state: %s\n", label, serial,
-	    model, man,
+	    "      flags:%s%s%s%s%s\n      PIN state: %s\n",
+	    fs_cli_escape(label, el, sizeof(el)),
+	    fs_cli_escape(serial, es, sizeof(es)),
+	    fs_cli_escape(model, em, sizeof(em)),
+	    fs_cli_escape(man, ea, sizeof(ea)),
 	    (ti->flags & CKF_TOKEN_INITIALIZED) ? " initialised" :
 	    " NOT-initialised",
 	    (ti->flags & CKF_USER_PIN_INITIALIZED) ? " user-PIN-set" : "",
@@ -91,7 +108,9 @@ v_token(void *ctx, const CK_TOKEN_INFO *ti)
 	    (ti->flags & CKF_PROTECTED_AUTHENTICATION_PATH) ? " PIN-pad" : "",
 	    (ti->flags & CKF_WRITE_PROTECTED) ? " write-protected" : "",
 	    state[0] ? state : "ok");
-	printf("      URI: pkcs11:token=%s;serial=%s\n", label, serial);
+	printf("      URI: pkcs11:token=%s;serial=%s\n",
+	    fs_cli_uri_escape(label, ul, sizeof(ul)),
+	    fs_cli_uri_escape(serial, us, sizeof(us)));
 }
 
 static const char *
@@ -103,8 +122,11 @@ tri(int v)
 static void
 v_object(void *ctx, const struct fs_p11_obj_info *o)
 {
+	char el[1024];
+
 	(void)ctx;
-	printf("      %s: label=%s id=%s", class_str(o->cls), o->label, o->id);
+	printf("      %s: label=%s id=%s", class_str(o->cls),
+	    fs_cli_escape(o->label, el, sizeof(el)), o->id);
 	if (o->key_type == CKK_RSA)
 		printf(" type=RSA-%u", o->bits);
 	else if (o->key_type == CKK_EC)
@@ -154,7 +176,7 @@ token_list(int argc, char **argv)
 	if (optind < argc)
 		return fs_cli_usage("token list", "unexpected argument '%s'",
 		    argv[optind]);
-	if (fs_p11_list(module, uri, login, &v, &err) != FS_OK)
+	if (fs_p11_list(module, uri, login, &fs_cli_hooks, &v, &err) != FS_OK)
 		return fs_cli_fail(&err);
 	return 0;
 }
@@ -191,7 +213,7 @@ token_init(int argc, char **argv)
 	if (module == NULL || label == NULL || so == NULL || pin == NULL)
 		return fs_cli_usage("token init", "--module, --label, "
 		    "--so-pin-source and --pin-source are required");
-	if (fs_p11_init_token(module, label, so, pin, &err) != FS_OK)
+	if (fs_p11_init_token(module, label, so, pin, &fs_cli_hooks, &err) != FS_OK)
 		return fs_cli_fail(&err);
 	printf("initialised token '%s'; its URI: pkcs11:token=%s\n", label,
 	    label);

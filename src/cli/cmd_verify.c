@@ -10,10 +10,11 @@
 #include <openssl/x509.h>
 
 #include "cli/cli.h"
-#include "dsig/dsig.h"
-#include "md/md.h"
-#include "signer/signer.h"
-#include "util/duration.h"
+#include "fedsign/dsig.h"
+#include "fedsign/file.h"
+#include "fedsign/md.h"
+#include "fedsign/signer.h"
+#include "fedsign/util.h"
 
 static const char verify_help[] =
 "usage: fedsign verify FILE (--cert PEM | --fingerprint sha256:HEX)\n"
@@ -34,11 +35,17 @@ static const char verify_help[] =
 "                         colons allowed)\n"
 "  -m, --max-validity DURATION\n"
 "                         refuse a validUntil further ahead than this\n"
-"                         (14d, 6h, P14D, PT6H)\n"
+"                         (14d, 6h, P14D, PT6H; default 28d, what\n"
+"                         eduGAIN's feed rules allow)\n"
 "      --allow-expired    accept a validUntil in the past\n"
 "      --allow-sha1       accept SHA-1 signatures and digests (never MD5)\n"
 "  -o, --output OUT       write the verified document to OUT ('-' for\n"
-"                         standard output), replaced atomically\n"
+"                         standard output), replaced atomically; an OUT\n"
+"                         that is not a regular file is refused\n"
+"  --max-size SIZE        refuse input larger than SIZE (default 1G)\n"
+"  --max-depth N          refuse elements nested deeper than N (256)\n"
+"  --max-attributes N     refuse elements with more than N attributes\n"
+"                         and namespace declarations (256)\n"
 "  -q, --quiet            print nothing when the signature is valid\n"
 "  -h, --help             show this help\n"
 "\n"
@@ -49,7 +56,7 @@ static const char verify_help[] =
 "  2  usage error\n"
 "  3  the --cert file holds no PEM certificate\n"
 "  4  FILE, the --cert file or OUT could not be read or written\n"
-"  5  internal error\n";
+"  5  internal error (out of memory, library failure)\n";
 
 enum { OPT_ALLOW_EXPIRED = 256, OPT_ALLOW_SHA1 };
 
@@ -60,6 +67,7 @@ static const struct option longopts[] = {
 	{ "allow-expired", no_argument, NULL, OPT_ALLOW_EXPIRED },
 	{ "allow-sha1", no_argument, NULL, OPT_ALLOW_SHA1 },
 	{ "output", required_argument, NULL, 'o' },
+	FS_LIMIT_OPTIONS,
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
@@ -110,6 +118,8 @@ int
 cmd_verify(int argc, char **argv)
 {
 	struct fs_verify_opts opts = { 0 };
+	struct fs_md_limits lim = { 0 };
+	fs_output *o;
 	const char *cert_path = NULL, *fp_arg = NULL, *output = NULL, *path;
 	const char *name;
 	char who[512], fpbuf[32 * 3 + 1], vbuf[32];
@@ -123,6 +133,7 @@ cmd_verify(int argc, char **argv)
 	fs_err err;
 
 	fs_err_clear(&err);
+	opts.max_validity = FS_DEFAULT_MAX_VALIDITY;
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":c:f:m:o:qh", longopts,
@@ -154,6 +165,12 @@ cmd_verify(int argc, char **argv)
 		case 'q':
 			quiet = 1;
 			break;
+		case FS_OPT_MAX_SIZE:
+		case FS_OPT_MAX_DEPTH:
+		case FS_OPT_MAX_ATTRS:
+			if ((rc = fs_cli_limit_opt(ch, optarg, &lim, "verify")))
+				return rc;
+			break;
 		case 'h':
 			fputs(verify_help, stdout);
 			return 0;
@@ -183,7 +200,7 @@ cmd_verify(int argc, char **argv)
 		if ((opts.key = X509_get0_pubkey(cert)) == NULL) {
 			fs_cli_warn("cannot read the public key of '%s'",
 			    cert_path);
-			rc = FS_ETOKEN;
+			rc = 3;
 			goto out;
 		}
 		subject_line(cert, who, sizeof(who));
@@ -196,25 +213,35 @@ cmd_verify(int argc, char **argv)
 		    "fingerprint %s", fpbuf);
 	}
 
-	fs_cli_expect_input(path);
-	if ((rc = fs_md_parse_file(path, &doc, &err)) != FS_OK) {
+	if ((rc = fs_cli_parse(path, &lim, &doc, &err)) != FS_OK) {
 		rc = fs_cli_fail(&err);
 		goto out;
 	}
 	if ((rc = fs_dsig_verify(doc, &opts, &verified, &err)) != FS_OK) {
-		fs_cli_warn("%s: %s", name, err.msg);
+		if (rc == FS_ENOTVALID)
+			fs_cli_warn("%s: %s", name, err.msg);
+		else
+			fs_cli_fail(&err);
+		rc = fs_cli_exit_code(rc);
 		goto out;
 	}
 	/* The verified element is the document element: write that doc. */
 	if (verified != xmlDocGetRootElement(doc)) {
 		fs_cli_warn("%s: the verified element is not the document "
 		    "element", name);
-		rc = FS_EINTERNAL;
+		rc = 5;
 		goto out;
 	}
-	if (output != NULL && (rc = fs_cli_write_doc(doc, output, &err)) != FS_OK) {
-		rc = fs_cli_fail(&err);
-		goto out;
+	if (output != NULL) {
+		if ((rc = fs_output_open(output, 0, &o, &err)) != FS_OK)
+			goto fail;
+		if ((rc = fs_md_save(doc, fs_output_fd(o), output, &err)) !=
+		    FS_OK) {
+			fs_output_abort(o);
+			goto fail;
+		}
+		if ((rc = fs_output_commit(o, &err)) != FS_OK)
+			goto fail;
 	}
 	if (!quiet) {
 		if (fs_md_valid_until(verified, &vu) == 1)
@@ -225,6 +252,9 @@ cmd_verify(int argc, char **argv)
 		    who, vbuf);
 	}
 	rc = 0;
+	goto out;
+fail:
+	rc = fs_cli_fail(&err);
 out:
 	xmlFreeDoc(doc);
 	X509_free(cert);

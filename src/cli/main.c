@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "dsig/dsig.h"
 
 static const struct {
 	const char *name;
@@ -30,18 +29,22 @@ usage(FILE *f)
 	    "  'pkcs11:token=fed;object=md-signing?module-path=/usr/lib/"
 	    "softhsm/libsofthsm2.so&pin-source=file:/etc/fedsign/pin'\n"
 	    "PINs come from pin-source=file:PATH, FEDSIGN_PIN or a prompt;"
-	    " never from the command line.\n\n" FS_EXIT_HELP);
+	    " never from the command line.\n"
+	    "A PKCS#11 call that does not return within FEDSIGN_P11_TIMEOUT\n"
+	    "seconds (default 60) ends the command with exit status 3.\n\n"
+	    FS_EXIT_HELP);
 }
 
 int
 main(int argc, char **argv)
 {
 	fs_err err;
-	int rc;
 
+	/* Before anything else: no core dumps, FEDSIGN_PIN out of environ. */
+	fs_cli_secure_start();
 	if (argc < 2) {
 		usage(stderr);
-		return FS_EUSAGE;
+		return 2;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
@@ -55,11 +58,9 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
-		if (fs_dsig_init(&err) != FS_OK)
+		if (fs_md_init(&err) != FS_OK)
 			return fs_cli_fail(&err);
-		rc = commands[i].fn(argc - 1, argv + 1);
-		fs_dsig_shutdown();
-		return rc;
+		return commands[i].fn(argc - 1, argv + 1);
 	}
 	return fs_cli_usage(NULL, "unknown command '%s'", argv[1]);
 }

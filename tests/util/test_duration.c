@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "util/duration.h"
+#include "fedsign/util.h"
 
 static void
 test_units(void **state)

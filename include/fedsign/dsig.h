@@ -1,0 +1,71 @@
+/*
+ * Enveloped XML-DSig over SAML metadata: signing in the profile every
+ * consumer accepts, and strict verification.
+ *
+ * Both canonicalise with libxml2 (exclusive or inclusive c14n, streamed
+ * into the digest) and make or check signature values with OpenSSL; the
+ * key is the signer's or the pinned one.  Safe to use from several
+ * threads at once on different documents; verification only reads the
+ * document, so it may run while another thread serialises it.
+ */
+#ifndef FEDSIGN_DSIG_H
+#define FEDSIGN_DSIG_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include <libxml/tree.h>
+#include <openssl/evp.h>
+
+#include "fedsign/alg.h"
+#include "fedsign/err.h"
+#include "fedsign/signer.h"
+
+struct fs_sign_opts {
+	const struct fs_alg *signature;	/* NULL: rsa-sha256; EC keys
+					   ecdsa-sha256, or -sha384 above 256
+					   bits */
+	const struct fs_alg *digest;	/* NULL: sha256 */
+	int no_keyinfo;			/* leave KeyInfo out */
+};
+
+/*
+ * Sign doc in place: remove the root's existing ds:Signature, give the
+ * root an ID when it has none, and insert an enveloped signature as the
+ * root's first child, with one Reference to the ID, the transforms
+ * enveloped-signature and exclusive c14n.  The signer's certificate goes
+ * into KeyInfo unless no_keyinfo.  On failure doc may be half-changed and
+ * must be dropped.
+ */
+int fs_dsig_sign(xmlDocPtr doc, fs_signer *signer,
+    const struct fs_sign_opts *opts, fs_err *err);
+
+/* What verify refuses by default: a validUntil further ahead than this. */
+#define FS_DEFAULT_MAX_VALIDITY ((int64_t)28 * 86400)
+
+struct fs_verify_opts {
+	EVP_PKEY *key;			/* the pinned key, or NULL */
+	const uint8_t *fingerprint;	/* else SHA-256 of the trusted cert,
+					   found in KeyInfo */
+	int64_t max_validity;		/* seconds; 0: no limit */
+	int allow_expired;		/* accept a validUntil in the past */
+	int allow_sha1;			/* accept SHA-1 (never MD5) */
+	time_t now;			/* 0: time(NULL) */
+};
+
+/*
+ * Verify doc's signature by the strict profile: exactly one ds:Signature,
+ * a child of the document element, holding SignedInfo, SignatureValue
+ * (base64 text only) and at most a KeyInfo (KeyName, KeyValue, X509Data)
+ * and nothing else; one Reference to "" or "#" + the root's ID, unique in
+ * the document; enveloped-signature and one canonicalisation; allowed
+ * algorithms; RSA >= 2048, EC >= 256; the pinned key; validUntil present,
+ * in the future and within max_validity.  FS_OK: *verified (may be NULL)
+ * is the document element, the one node to use afterwards.  FS_ENOTVALID:
+ * err->rule names the rule that failed.  Other codes: could not run
+ * (FS_ENOMEM: memory ran out, which says nothing about the signature).
+ */
+int fs_dsig_verify(xmlDocPtr doc, const struct fs_verify_opts *opts,
+    xmlNodePtr *verified, fs_err *err);
+
+#endif

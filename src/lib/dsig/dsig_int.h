@@ -1,0 +1,42 @@
+/* Internals of src/lib/dsig shared by its files. */
+#ifndef FS_DSIG_INT_H
+#define FS_DSIG_INT_H
+
+#include <libxml/c14n.h>
+
+#include "fedsign/dsig.h"
+
+/* Which nodes of a document a canonicalisation covers. */
+struct fs_c14n_set {
+	xmlNodePtr root;	/* a subtree: the document element, SignedInfo */
+	xmlNodePtr exclude;	/* a subtree of it left out (enveloped), or NULL */
+};
+
+struct fs_c14n {
+	int mode;		/* XML_C14N_EXCLUSIVE_1_0 or XML_C14N_1_0 */
+	int comments;
+	xmlChar **prefixes;	/* exclusive c14n InclusiveNamespaces, or NULL */
+};
+
+/*
+ * Canonicalise set of doc and hash it with md into out (*outlen bytes),
+ * streamed: the canonical form is never held in memory.
+ */
+int fs_c14n_digest(xmlDocPtr doc, const struct fs_c14n_set *set,
+    const struct fs_c14n *c, const EVP_MD *md, unsigned char *out,
+    unsigned int *outlen, fs_err *err);
+
+/* Canonicalise set of doc into a fresh buffer (small subtrees). */
+int fs_c14n_buffer(xmlDocPtr doc, const struct fs_c14n_set *set,
+    const struct fs_c14n *c, xmlBufferPtr *out, fs_err *err);
+
+/* Base64 of len bytes; lines of 64 characters when wrap.  Caller frees. */
+char *fs_b64_encode(const unsigned char *in, size_t len, int wrap);
+
+/*
+ * Decode base64 text (white space allowed, nothing else) into a fresh
+ * buffer.  -1 when s is not base64.
+ */
+int fs_b64_decode(const xmlChar *s, unsigned char **out, size_t *len);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * Enveloped XML-DSig signing of SAML metadata.
+ *
+ * The reference digest is the exclusive canonical form of the document
+ * element without the Signature, streamed from libxml2's canonicaliser
+ * into an OpenSSL digest: the document is never serialised in memory.
+ * SignedInfo is built and canonicalised in a small scratch document, so no
+ * pass over the whole document is spent on it, then moved into place.
+ */
+#include "dsig/dsig_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "fedsign/md.h"
+#include "fedsign/util.h"
+
+struct algs {
+	const struct fs_alg *digest;
+	const struct fs_alg *sig;
+};
+
+static int
+pick_algs(const fs_signer *s, const struct fs_sign_opts *o, struct algs *a,
+    fs_err *err)
+{
+	enum fs_keytype kt = fs_signer_type(s);
+
+	a->digest = o->digest ? o->digest : fs_alg_by_name(FS_ALG_DIGEST,
+	    "sha256");
+	a->sig = o->signature;
+	if (a->sig == NULL)
+		a->sig = fs_alg_signature(kt, kt == FS_KEY_EC &&
+		    fs_signer_bits(s) > 256 ? NID_sha384 : NID_sha256);
+	if (a->digest == NULL || a->digest->kind != FS_ALG_DIGEST ||
+	    !(a->digest->flags & FS_ALGF_SIGN))
+		return fs_err_set(err, FS_EUSAGE, "digest %s is not allowed: "
+		    "use sha256, sha384 or sha512", a->digest ?
+		    a->digest->name : "?");
+	if (a->sig == NULL || a->sig->kind != FS_ALG_SIGNATURE ||
+	    !(a->sig->flags & FS_ALGF_SIGN))
+		return fs_err_set(err, FS_EUSAGE, "signature algorithm %s is "
+		    "not allowed", a->sig ? a->sig->name : "?");
+	if (a->sig->key != kt)
+		return fs_err_set(err, FS_EUSAGE, "signature algorithm %s does "
+		    "not fit the %s key", a->sig->name, kt == FS_KEY_EC ? "EC" :
+		    "RSA");
+	return FS_OK;
+}
+
+static int
+new_id(char *buf, size_t len)
+{
+	unsigned char r[16];
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		return -1;
+	buf[0] = '_';
+	fs_hex(r, sizeof(r), buf + 1, len - 1);
+	return 0;
+}
+
+static xmlNodePtr
+child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *alg,
+    const char *text)
+{
+	xmlNodePtr n, nl;
+
+	if ((nl = xmlNewDocText(parent->doc, BAD_CAST "\n")) == NULL)
+		return NULL;
+	xmlAddChild(parent, nl);
+	n = xmlNewChild(parent, ns, BAD_CAST name, NULL);
+	if (n == NULL)
+		return NULL;
+	if (text != NULL) {
+		xmlNodeAddContent(n, BAD_CAST text);
+		if (n->children == NULL)
+			return NULL;
+	}
+	if (alg != NULL && xmlSetProp(n, BAD_CAST "Algorithm", BAD_CAST alg) ==
+	    NULL)
+		return NULL;
+	return n;
+}
+
+static int
+newline(xmlNodePtr parent)
+{
+	xmlNodePtr nl = xmlNewDocText(parent->doc, BAD_CAST "\n");
+
+	if (nl == NULL)
+		return -1;
+	xmlAddChild(parent, nl);
+	return 0;
+}
+
+/*
+ * Build <ds:Signature> as the root of a scratch document, with SignedInfo
+ * complete; *sig_value is the empty SignatureValue to fill.
+ */
+static int
+build_signature(const struct algs *a, const char *id, const char *digest,
+    X509 *cert, xmlDocPtr *out, xmlNodePtr *sig_value, fs_err *err)
+{
+	xmlDocPtr d;
+	xmlNodePtr sig, si, ref, tr, kd;
+	xmlNsPtr ds;
+	unsigned char *der = NULL;
+	char *uri = NULL, *cb64 = NULL;
+	int n;
+
+	*out = NULL;
+	if ((d = xmlNewDoc(BAD_CAST "1.0")) == NULL)
+		return fs_err_nomem(err, "building the signature");
+	if ((sig = xmlNewDocNode(d, NULL, BAD_CAST "Signature", NULL)) == NULL)
+		goto oom;
+	xmlDocSetRootElement(d, sig);
+	if ((ds = xmlNewNs(sig, BAD_CAST FS_NS_DS, BAD_CAST "ds")) == NULL)
+		goto oom;
+	xmlSetNs(sig, ds);
+	if ((uri = malloc(strlen(id) + 2)) == NULL)
+		goto oom;
+	uri[0] = '#';
+	strcpy(uri + 1, id);
+	if ((si = child(sig, ds, "SignedInfo", NULL, NULL)) == NULL ||
+	    !child(si, ds, "CanonicalizationMethod", FS_URI_EXC_C14N, NULL) ||
+	    !child(si, ds, "SignatureMethod", a->sig->uri, NULL) ||
+	    (ref = child(si, ds, "Reference", NULL, NULL)) == NULL ||
+	    xmlSetProp(ref, BAD_CAST "URI", BAD_CAST uri) == NULL ||
+	    (tr = child(ref, ds, "Transforms", NULL, NULL)) == NULL ||
+	    !child(tr, ds, "Transform", FS_URI_ENVELOPED, NULL) ||
+	    !child(tr, ds, "Transform", FS_URI_EXC_C14N, NULL) ||
+	    newline(tr) == -1 ||
+	    !child(ref, ds, "DigestMethod", a->digest->uri, NULL) ||
+	    !child(ref, ds, "DigestValue", NULL, digest) ||
+	    newline(ref) == -1 || newline(si) == -1 ||
+	    (*sig_value = child(sig, ds, "SignatureValue", NULL, NULL)) == NULL)
+		goto oom;
+	if (cert != NULL) {
+		if ((n = i2d_X509(cert, &der)) <= 0 ||
+		    (cb64 = fs_b64_encode(der, (size_t)n, 1)) == NULL ||
+		    (kd = child(sig, ds, "KeyInfo", NULL, NULL)) == NULL ||
+		    (kd = child(kd, ds, "X509Data", NULL, NULL)) == NULL ||
+		    !child(kd, ds, "X509Certificate", NULL, cb64) ||
+		    newline(kd) == -1 || newline(kd->parent) == -1)
+			goto oom;
+	}
+	if (newline(sig) == -1)
+		goto oom;
+	OPENSSL_free(der);
+	free(cb64);
+	free(uri);
+	*out = d;
+	return FS_OK;
+oom:
+	OPENSSL_free(der);
+	free(cb64);
+	free(uri);
+	xmlFreeDoc(d);
+	return fs_err_nomem(err, "building the signature");
+}
+
+/* The root's ID, given a fresh one when it has none; caller frees. */
+static int
+root_id(xmlNodePtr root, xmlChar **id, fs_err *err)
+{
+	char fresh[40];
+	int rc;
+
+	*id = xmlGetNoNsProp(root, BAD_CAST "ID");
+	if (*id != NULL && (*id)[0] != '\0')
+		return FS_OK;
+	xmlFree(*id);
+	*id = NULL;
+	if (new_id(fresh, sizeof(fresh)) == -1)
+		return fs_err_set(err, FS_EINTERNAL, "no random bytes");
+	if ((rc = fs_md_set_attr(root, "ID", fresh, err)) != FS_OK)
+		return rc;
+	if ((*id = xmlStrdup(BAD_CAST fresh)) == NULL)
+		return fs_err_nomem(err, "signing");
+	return FS_OK;
+}
+
+int
+fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
+    fs_err *err)
+{
+	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	struct fs_c14n_set set = { NULL, NULL };
+	xmlNodePtr root, c, next, sv = NULL, sig;
+	xmlDocPtr scratch = NULL;
+	xmlChar *id = NULL;
+	xmlBufferPtr sibuf = NULL;
+	struct algs a;
+	char *dv = NULL, *svb64 = NULL;
+	uint8_t *sigbytes = NULL;
+	size_t siglen;
+	X509 *cert = NULL;
+	int rc;
+
+	if ((root = fs_md_root(doc, "input", err)) == NULL)
+		return FS_ENOTVALID;
+	if ((rc = pick_algs(signer, o, &a, err)) != FS_OK)
+		return rc;
+	if (!o->no_keyinfo && (cert = fs_signer_cert(signer)) == NULL) {
+		const fs_err *why = fs_signer_cert_problem(signer);
+
+		if (why != NULL) {
+			if (err != NULL)
+				*err = *why;
+			fs_err_append(err, "give --cert, or use --no-keyinfo");
+			return FS_ETOKEN;
+		}
+		return fs_err_set(err, FS_ETOKEN, "no certificate for the "
+		    "signing key: give --cert, store one on the token with "
+		    "'fedsign cert create', or use --no-keyinfo");
+	}
+	/* An existing signature on the root is replaced. */
+	for (c = root->children; c != NULL; c = next) {
+		next = c->next;
+		if (fs_md_is(c, FS_NS_DS, "Signature")) {
+			xmlUnlinkNode(c);
+			xmlFreeNode(c);
+		}
+	}
+	if ((rc = root_id(root, &id, err)) != FS_OK)
+		goto out;
+
+	/* Enveloped: the digest covers the root without the Signature. */
+	set.root = root;
+	if ((rc = fs_c14n_digest(doc, &set, &exc, fs_alg_md(a.digest), md,
+	    &mdlen, err)) != FS_OK)
+		goto out;
+	if ((dv = fs_b64_encode(md, mdlen, 0)) == NULL)
+		goto oom;
+	if ((rc = build_signature(&a, (const char *)id, dv, o->no_keyinfo ?
+	    NULL : cert, &scratch, &sv, err)) != FS_OK)
+		goto out;
+
+	/* SignedInfo's exclusive c14n is the same in the scratch document. */
+	sig = xmlDocGetRootElement(scratch);
+	set.root = fs_md_first_element(sig);
+	if ((rc = fs_c14n_buffer(scratch, &set, &exc, &sibuf, err)) != FS_OK)
+		goto out;
+	if ((rc = fs_signer_sign(signer, fs_alg_md(a.sig),
+	    xmlBufferContent(sibuf), (size_t)xmlBufferLength(sibuf), 0,
+	    &sigbytes, &siglen, err)) != FS_OK)
+		goto out;
+	if ((svb64 = fs_b64_encode(sigbytes, siglen, 1)) == NULL)
+		goto oom;
+	xmlNodeAddContent(sv, BAD_CAST svb64);
+	if (sv->children == NULL)
+		goto oom;
+
+	/* Into place: the root's first child. */
+	if ((sig = xmlDocCopyNode(sig, doc, 1)) == NULL)
+		goto oom;
+	if (root->children != NULL)
+		xmlAddPrevSibling(root->children, sig);
+	else
+		xmlAddChild(root, sig);
+	rc = FS_OK;
+	goto out;
+oom:
+	rc = fs_err_nomem(err, "signing");
+out:
+	free(svb64);
+	free(sigbytes);
+	if (sibuf != NULL)
+		xmlBufferFree(sibuf);
+	xmlFreeDoc(scratch);
+	free(dv);
+	xmlFree(id);
+	return rc;
+}

@@ -1,0 +1,79 @@
+/*
+ * The last step of signing: verify the signed tree while it is written,
+ * and commit the file only when the verification passed.
+ *
+ * Sharing the tree between the two threads is safe because verification
+ * only reads it, and the one field the serialiser writes, doc->encoding
+ * while it saves, is read by neither the canonicaliser nor the profile
+ * checks.  helgrind checks this in the tests.
+ */
+#include "fedsign/publish.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fedsign/file.h"
+#include "fedsign/md.h"
+
+struct verify_job {
+	xmlDocPtr doc;
+	const struct fs_verify_opts *vo;
+	fs_err err;
+	int rc;
+};
+
+static void *
+verify_job_run(void *arg)
+{
+	struct verify_job *j = arg;
+
+	j->rc = fs_dsig_verify(j->doc, j->vo, NULL, &j->err);
+	return NULL;
+}
+
+static int
+refused(const struct verify_job *j, fs_err *err)
+{
+	if (err != NULL)
+		*err = j->err;
+	if (j->rc == FS_ENOMEM)
+		return j->rc;
+	fs_err_append(err, "the signed document does not verify; nothing "
+	    "was written");
+	return j->rc;
+}
+
+int
+fs_publish_doc(xmlDocPtr doc, const struct fs_verify_opts *vo,
+    const char *out, fs_err *err)
+{
+	struct verify_job j = { doc, vo, { 0 }, FS_EINTERNAL };
+	fs_output *o = NULL;
+	pthread_t t;
+	int threaded, rc;
+
+	if (strcmp(out, "-") == 0) {
+		verify_job_run(&j);
+		if (j.rc != FS_OK)
+			return refused(&j, err);
+		return fs_md_save(doc, STDOUT_FILENO, "<stdout>", err);
+	}
+	if ((rc = fs_output_open(out, 0, &o, err)) != FS_OK)
+		return rc;
+	threaded = pthread_create(&t, NULL, verify_job_run, &j) == 0;
+	if (!threaded)
+		verify_job_run(&j);
+	rc = fs_md_save(doc, fs_output_fd(o), out, err);
+	if (threaded)
+		pthread_join(t, NULL);
+	if (j.rc != FS_OK) {
+		fs_output_abort(o);
+		return refused(&j, err);
+	}
+	if (rc != FS_OK) {
+		fs_output_abort(o);
+		return rc;
+	}
+	return fs_output_commit(o, err);
+}

@@ -1,0 +1,245 @@
+#include "signer/signer_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+
+/* DER DigestInfo prefixes (RFC 8017, 9.2 note 1). */
+static const uint8_t di_sha256[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
+    0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+static const uint8_t di_sha384[] = { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60,
+    0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30 };
+static const uint8_t di_sha512[] = { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60,
+    0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 };
+
+const uint8_t *
+fs_digest_info(const EVP_MD *md, size_t *len)
+{
+	switch (EVP_MD_get_type(md)) {
+	case NID_sha256: *len = sizeof(di_sha256); return di_sha256;
+	case NID_sha384: *len = sizeof(di_sha384); return di_sha384;
+	case NID_sha512: *len = sizeof(di_sha512); return di_sha512;
+	default: *len = 0; return NULL;
+	}
+}
+
+int
+fs_signer_init(fs_signer *s, EVP_PKEY *pub, fs_err *err)
+{
+	s->pub = pub;
+	s->bits = (unsigned)EVP_PKEY_get_bits(pub);
+	switch (EVP_PKEY_get_base_id(pub)) {
+	case EVP_PKEY_RSA:
+		s->type = FS_KEY_RSA;
+		break;
+	case EVP_PKEY_EC:
+		s->type = FS_KEY_EC;
+		break;
+	default:
+		return fs_err_set(err, FS_ETOKEN, "the key is neither RSA nor "
+		    "EC; fedsign signs with RSA or EC keys");
+	}
+	return FS_OK;
+}
+
+void
+fs_signer_free(fs_signer *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ops != NULL && s->ops->free != NULL)
+		s->ops->free(s->impl);
+	EVP_PKEY_free(s->pub);
+	X509_free(s->cert);
+	free(s);
+}
+
+/* Only SHA-2 digests are made by fedsign. */
+static int
+check_md(const EVP_MD *md, fs_err *err)
+{
+	size_t n;
+
+	if (fs_digest_info(md, &n) == NULL)
+		return fs_err_set(err, FS_EUSAGE, "digest %s is not allowed for "
+		    "signing: use sha256, sha384 or sha512",
+		    EVP_MD_get0_name(md));
+	return FS_OK;
+}
+
+static int
+finish(fs_signer *s, uint8_t *raw, size_t rawlen, int der_ecdsa,
+    uint8_t **sig, size_t *siglen, fs_err *err)
+{
+	int rc;
+
+	if (s->type != FS_KEY_EC || !der_ecdsa) {
+		*sig = raw;
+		*siglen = rawlen;
+		return FS_OK;
+	}
+	rc = fs_ecdsa_raw_to_der(raw, rawlen, sig, siglen, err);
+	free(raw);
+	return rc;
+}
+
+int
+fs_signer_sign(fs_signer *s, const EVP_MD *md, const uint8_t *data,
+    size_t len, int der_ecdsa, uint8_t **sig, size_t *siglen, fs_err *err)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dlen;
+	uint8_t *raw;
+	size_t rawlen;
+	int rc;
+
+	*sig = NULL;
+	if ((rc = check_md(md, err)) != FS_OK)
+		return rc;
+	if (s->ops->sign != NULL) {
+		rc = s->ops->sign(s, md, data, len, &raw, &rawlen, err);
+	} else {
+		if (EVP_Digest(data, len, d, &dlen, md, NULL) != 1)
+			return fs_err_openssl(err, FS_EINTERNAL, "digest failed");
+		rc = s->ops->sign_digest(s, md, d, dlen, &raw, &rawlen, err);
+	}
+	if (rc != FS_OK)
+		return rc;
+	return finish(s, raw, rawlen, der_ecdsa, sig, siglen, err);
+}
+
+int
+fs_signer_sign_digest(fs_signer *s, const EVP_MD *md, const uint8_t *digest,
+    size_t dlen, int der_ecdsa, uint8_t **sig, size_t *siglen, fs_err *err)
+{
+	uint8_t *raw;
+	size_t rawlen;
+	int rc;
+
+	*sig = NULL;
+	if ((rc = check_md(md, err)) != FS_OK)
+		return rc;
+	if (dlen != (size_t)EVP_MD_get_size(md))
+		return fs_err_set(err, FS_EUSAGE, "a %s digest has %d bytes, "
+		    "not %zu", EVP_MD_get0_name(md), EVP_MD_get_size(md), dlen);
+	if ((rc = s->ops->sign_digest(s, md, digest, dlen, &raw, &rawlen,
+	    err)) != FS_OK)
+		return rc;
+	return finish(s, raw, rawlen, der_ecdsa, sig, siglen, err);
+}
+
+enum fs_keytype
+fs_signer_type(const fs_signer *s)
+{
+	return s->type;
+}
+
+unsigned
+fs_signer_bits(const fs_signer *s)
+{
+	return s->bits;
+}
+
+EVP_PKEY *
+fs_signer_pubkey(const fs_signer *s)
+{
+	return s->pub;
+}
+
+X509 *
+fs_signer_cert(const fs_signer *s)
+{
+	return s->cert;
+}
+
+const fs_err *
+fs_signer_cert_problem(const fs_signer *s)
+{
+	return s->have_cert_problem ? &s->cert_problem : NULL;
+}
+
+int
+fs_signer_is_token(const fs_signer *s)
+{
+	return s->token;
+}
+
+int
+fs_signer_set_cert(fs_signer *s, X509 *cert, fs_err *err)
+{
+	EVP_PKEY *k = X509_get0_pubkey(cert);
+
+	if (k == NULL || EVP_PKEY_eq(k, s->pub) != 1)
+		return fs_err_set(err, FS_ETOKEN, "the certificate's public key "
+		    "is not the signing key's: it belongs to another key pair");
+	if (!X509_up_ref(cert))
+		return fs_err_set(err, FS_EINTERNAL, "X509_up_ref failed");
+	X509_free(s->cert);
+	s->cert = cert;
+	s->have_cert_problem = 0;
+	return FS_OK;
+}
+
+int
+fs_ecdsa_der_to_raw(const uint8_t *der, size_t len, size_t n, uint8_t **raw,
+    size_t *rawlen, fs_err *err)
+{
+	const unsigned char *p = der;
+	const BIGNUM *r, *sv;
+	ECDSA_SIG *sig;
+	uint8_t *out;
+
+	if ((sig = d2i_ECDSA_SIG(NULL, &p, (long)len)) == NULL)
+		return fs_err_openssl(err, FS_EINTERNAL, "bad ECDSA signature");
+	ECDSA_SIG_get0(sig, &r, &sv);
+	if ((out = malloc(2 * n)) == NULL ||
+	    BN_bn2binpad(r, out, (int)n) < 0 ||
+	    BN_bn2binpad(sv, out + n, (int)n) < 0) {
+		free(out);
+		ECDSA_SIG_free(sig);
+		return fs_err_set(err, FS_EINTERNAL, "bad ECDSA signature size");
+	}
+	ECDSA_SIG_free(sig);
+	*raw = out;
+	*rawlen = 2 * n;
+	return FS_OK;
+}
+
+int
+fs_ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der,
+    size_t *derlen, fs_err *err)
+{
+	ECDSA_SIG *sig = NULL;
+	BIGNUM *r, *sv;
+	unsigned char *out = NULL;
+	int n;
+
+	if (len == 0 || len % 2 != 0)
+		return fs_err_set(err, FS_ETOKEN, "an ECDSA signature of odd "
+		    "length %zu", len);
+	r = BN_bin2bn(raw, (int)(len / 2), NULL);
+	sv = BN_bin2bn(raw + len / 2, (int)(len / 2), NULL);
+	if (r == NULL || sv == NULL || (sig = ECDSA_SIG_new()) == NULL ||
+	    !ECDSA_SIG_set0(sig, r, sv)) {
+		BN_free(r);
+		BN_free(sv);
+		ECDSA_SIG_free(sig);
+		return fs_err_nomem(err, "converting an ECDSA signature");
+	}
+	n = i2d_ECDSA_SIG(sig, &out);
+	ECDSA_SIG_free(sig);
+	if (n <= 0)
+		return fs_err_openssl(err, FS_EINTERNAL, "i2d_ECDSA_SIG");
+	*der = malloc((size_t)n);
+	if (*der == NULL) {
+		OPENSSL_free(out);
+		return fs_err_nomem(err, "converting an ECDSA signature");
+	}
+	memcpy(*der, out, (size_t)n);
+	OPENSSL_free(out);
+	*derlen = (size_t)n;
+	return FS_OK;
+}

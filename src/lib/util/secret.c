@@ -1,0 +1,37 @@
+#include "fedsign/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+void
+fs_wipe(void *p, size_t len)
+{
+	if (p != NULL && len > 0)
+		OPENSSL_cleanse(p, len);
+}
+
+void
+fs_secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+void
+fs_hex(const uint8_t *b, size_t n, char *out, size_t outlen)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	if (outlen == 0)
+		return;
+	for (i = 0; i < n && 2 * i + 2 < outlen; i++) {
+		out[2 * i] = hx[b[i] >> 4];
+		out[2 * i + 1] = hx[b[i] & 15];
+	}
+	out[2 * i] = '\0';
+}
