@@ -4,7 +4,7 @@
 #
 # usage: bench/bench-sign.sh [SIZE...]
 #   SIZE is a number of entities N (an eduGAIN-shaped aggregate made by
-#   ../shared/bench/gen-aggregate.py; 10000 entities are about 56 MB) or
+#   tests/tools/gen-aggregate.py; 10000 entities are about 60 MB) or
 #   "entity" (one ~6 KB EntityDescriptor).  Default: entity 10000 50000.
 #
 # Environment:
@@ -34,7 +34,7 @@ set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-GEN=${BENCH_GEN:-$REPO/../shared/bench/gen-aggregate.py}
+GEN=${BENCH_GEN:-$REPO/tests/tools/gen-aggregate.py}
 PREP=$REPO/tests/interop/prepare-template.py
 MDTOOL=$REPO/tests/interop/mdtool.py
 FEDSIGN=${FEDSIGN:-$REPO/build/fedsign}

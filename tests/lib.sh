@@ -8,7 +8,7 @@ set -u
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedsign-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-CORPUS=${FEDSIGN_CORPUS:-$SRCDIR/../shared/corpus}
+CORPUS=${FEDSIGN_CORPUS:-$SRCDIR/tests/data/corpus}
 SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
 unset FEDSIGN_PIN
 

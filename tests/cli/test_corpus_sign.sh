@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every file of the real-world corpus (../shared/corpus) that is well-formed
+# Every file of the real-world corpus (tests/data/corpus) that is well-formed
 # SAML metadata signs and verifies round trip, with fedsign verify and with
 # xmlsec1; every other file fails with a clear error and no output.
 . "$SRCDIR/tests/lib.sh"

@@ -8,7 +8,7 @@
 . "$SRCDIR/tests/lib.sh"
 
 IOP=$SRCDIR/tests/interop
-GEN=$SRCDIR/../shared/bench/gen-aggregate.py
+GEN=$SRCDIR/tests/tools/gen-aggregate.py
 MDNS=urn:oasis:names:tc:SAML:2.0:metadata
 export TMPDIR=$TMP   # the harness's own temporary folders go with ours
 

@@ -57,7 +57,7 @@ check "an ID was added to the root" test -n "$(xp "$TMP/nested-s.xml" 'string(/*
 check "xmlsec1 verifies the aggregate" XMLSEC_OK "$TMP/nested-s.xml" "$TMP/other.pem.crt"
 
 # A large aggregate: big enough for the heap reservation (fs_mem_expect).
-GEN=$SRCDIR/../shared/bench/gen-aggregate.py
+GEN=$SRCDIR/tests/tools/gen-aggregate.py
 check "the aggregate generator is there ($GEN)" test -f "$GEN"
 python3 "$GEN" 3000 "$TMP/large.xml" >/dev/null 2>&1
 check "a 3,000-entity aggregate over 15 MB" test "$(stat -c %s "$TMP/large.xml")" -gt 15000000
