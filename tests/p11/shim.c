@@ -10,11 +10,19 @@
  *   FS_SHIM_NO_HASH_SIGN=1 hide CKM_SHA*_RSA_PKCS: hash on the host
  *   FS_SHIM_SIGN_FAIL=1    C_Sign answers CKR_DEVICE_REMOVED
  *   FS_SHIM_COUNT=FILE     append one line per C_Login and C_Sign to FILE
+ *   FS_SHIM_HANG=CALLS     never return from these calls (C_Initialize,
+ *                          C_Login, C_Sign, C_Finalize; comma-separated)
+ *   FS_SHIM_SIGLEN=N       C_Sign succeeds but reports N bytes
+ *   FS_SHIM_FINALIZE_CRASH=1  C_Finalize dies of SIGSEGV
+ *   FS_SHIM_CERT_FAIL=1    reading CKA_VALUE of a certificate gives
+ *                          CKR_DEVICE_ERROR
  */
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -40,6 +48,46 @@ count(const char *what)
 		return;
 	fprintf(f, "%s\n", what);
 	fclose(f);
+}
+
+/* Never return from call when FS_SHIM_HANG names it. */
+static void
+maybe_hang(const char *call)
+{
+	const char *v = getenv("FS_SHIM_HANG");
+	size_t n = strlen(call);
+
+	for (const char *p = v; p != NULL && *p != '\0'; ) {
+		if (strncmp(p, call, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			for (;;)
+				pause();
+		p = strchr(p, ',');
+		if (p != NULL)
+			p++;
+	}
+}
+
+static CK_RV
+shim_Initialize(CK_VOID_PTR args)
+{
+	maybe_hang("C_Initialize");
+	return real.C_Initialize(args);
+}
+
+static CK_RV
+shim_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+    CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	CK_OBJECT_CLASS cls;
+	CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+
+	if (flag("FS_SHIM_CERT_FAIL") &&
+	    real.C_GetAttributeValue(s, o, &c, 1) == CKR_OK &&
+	    cls == CKO_CERTIFICATE)
+		for (CK_ULONG i = 0; i < n; i++)
+			if (t[i].type == CKA_VALUE)
+				return CKR_DEVICE_ERROR;
+	return real.C_GetAttributeValue(s, o, t, n);
 }
 
 static CK_RV
@@ -116,6 +164,7 @@ shim_Login(CK_SESSION_HANDLE s, CK_USER_TYPE u, CK_UTF8CHAR_PTR pin,
     CK_ULONG len)
 {
 	count("C_Login");
+	maybe_hang("C_Login");
 	return real.C_Login(s, u, pin, len);
 }
 
@@ -123,17 +172,28 @@ static CK_RV
 shim_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG inlen,
     CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 {
+	const char *over = getenv("FS_SHIM_SIGLEN");
+	CK_RV rv;
+
 	count("C_Sign");
+	maybe_hang("C_Sign");
 	if (flag("FS_SHIM_SIGN_FAIL"))
 		return CKR_DEVICE_REMOVED;
-	return real.C_Sign(s, in, inlen, sig, siglen);
+	rv = real.C_Sign(s, in, inlen, sig, siglen);
+	if (rv == CKR_OK && sig != NULL && over != NULL)
+		*siglen = strtoul(over, NULL, 10);
+	return rv;
 }
 
 static CK_RV
 shim_Finalize(CK_VOID_PTR r)
 {
-	CK_RV rv = real.C_Finalize(r);
+	CK_RV rv;
 
+	maybe_hang("C_Finalize");
+	if (flag("FS_SHIM_FINALIZE_CRASH"))
+		raise(SIGSEGV);
+	rv = real.C_Finalize(r);
 	sessions = 0;
 	return rv;
 }
@@ -161,6 +221,8 @@ C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out)
 		shim.C_Login = shim_Login;
 		shim.C_Sign = shim_Sign;
 		shim.C_Finalize = shim_Finalize;
+		shim.C_Initialize = shim_Initialize;
+		shim.C_GetAttributeValue = shim_GetAttributeValue;
 	}
 	*out = &shim;
 	return CKR_OK;
