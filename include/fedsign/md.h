@@ -32,6 +32,8 @@ struct fs_md_limits {
 #define FS_MD_MAX_SIZE	((uint64_t)1 << 30)	/* 1 GiB; eduGAIN is < 100 MB */
 #define FS_MD_MAX_DEPTH	256			/* metadata stays under 30 */
 #define FS_MD_MAX_ATTRS	256			/* metadata stays under 30 */
+#define FS_MD_DEPTH_CEILING 5000		/* max_depth is capped here: the
+						   canonicaliser recurses per level */
 
 /*
  * Set libxml2 up for fedsign: allocation failures counted per thread,

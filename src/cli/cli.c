@@ -200,23 +200,21 @@ fs_cli_limit_opt(int opt, const char *arg, struct fs_md_limits *lim,
 			    "'%s': use a number with K, M or G (1G)", arg);
 		return 0;
 	}
+	/*
+	 * The canonicaliser recurses once per level: beyond a few thousand
+	 * levels it would run out of stack.
+	 */
 	v = strtol(arg, &end, 10);
-	if (*arg == '\0' || *end != '\0' || v < 1 || v > 100000)
-		return fs_cli_usage(cmd, "--%s must be a number from 1 to "
-		    "100000", opt == FS_OPT_MAX_DEPTH ? "max-depth" :
-		    "max-attributes");
+	if (*arg == '\0' || *end != '\0' || v < 1 ||
+	    v > (opt == FS_OPT_MAX_DEPTH ? FS_MD_DEPTH_CEILING : 100000))
+		return fs_cli_usage(cmd, "--%s must be a number from 1 to %d",
+		    opt == FS_OPT_MAX_DEPTH ? "max-depth" : "max-attributes",
+		    opt == FS_OPT_MAX_DEPTH ? FS_MD_DEPTH_CEILING : 100000);
 	if (opt == FS_OPT_MAX_DEPTH)
 		lim->max_depth = (unsigned)v;
 	else
 		lim->max_attrs = (unsigned)v;
 	return 0;
-}
-
-int
-fs_cli_parse(const char *path, const struct fs_md_limits *lim, xmlDocPtr *doc,
-    fs_err *err)
-{
-	return fs_md_parse_file(path, lim, doc, err);
 }
 
 /* --- start-up ------------------------------------------------------------ */

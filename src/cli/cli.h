@@ -94,10 +94,6 @@ enum {
  */
 extern xmlDocPtr fs_cli_keep;
 
-/* Parse the input file at path into doc; the CLI's memory hint first. */
-int fs_cli_parse(const char *path, const struct fs_md_limits *lim,
-    xmlDocPtr *doc, fs_err *err);
-
 int cmd_token(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_cert(int argc, char **argv);

@@ -152,7 +152,7 @@ cmd_sign(int argc, char **argv)
 		}
 	}
 
-	if ((rc = fs_cli_parse(in, &lim, &doc, &err)) != FS_OK)
+	if ((rc = fs_md_parse_file(in, &lim, &doc, &err)) != FS_OK)
 		goto fail;
 	if (fs_md_root(doc, in, &err) == NULL)
 		goto fail;

@@ -213,7 +213,7 @@ cmd_verify(int argc, char **argv)
 		    "fingerprint %s", fpbuf);
 	}
 
-	if ((rc = fs_cli_parse(path, &lim, &doc, &err)) != FS_OK) {
+	if ((rc = fs_md_parse_file(path, &lim, &doc, &err)) != FS_OK) {
 		rc = fs_cli_fail(&err);
 		goto out;
 	}

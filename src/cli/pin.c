@@ -45,8 +45,15 @@ fs_cli_pin_capture(void)
 		memcpy(env_pin, env, n + 1);
 		have_env_pin = 1;
 	}
-	/* Not in /proc/PID/environ, and nothing started later inherits it. */
+	/*
+	 * Not in /proc/PID/environ (the process's original environment
+	 * block, which unsetenv does not touch: wipe the whole NAME=value
+	 * string there), and nothing started later inherits it.
+	 */
 	fs_wipe(env, n);
+	if (memcmp(env - sizeof("FEDSIGN_PIN"), "FEDSIGN_PIN=",
+	    sizeof("FEDSIGN_PIN")) == 0)
+		fs_wipe(env - sizeof("FEDSIGN_PIN"), sizeof("FEDSIGN_PIN"));
 	unsetenv("FEDSIGN_PIN");
 }
 

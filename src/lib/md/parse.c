@@ -370,6 +370,8 @@ start(struct parse *p, const char *name, int fd,
 	p->lim.max_size = lim && lim->max_size ? lim->max_size : FS_MD_MAX_SIZE;
 	p->lim.max_depth = lim && lim->max_depth ? lim->max_depth :
 	    FS_MD_MAX_DEPTH;
+	if (p->lim.max_depth > FS_MD_DEPTH_CEILING)
+		p->lim.max_depth = FS_MD_DEPTH_CEILING;
 	p->lim.max_attrs = lim && lim->max_attrs ? lim->max_attrs :
 	    FS_MD_MAX_ATTRS;
 	p->failures = fs_md_alloc_failures();
@@ -417,6 +419,13 @@ finish(struct parse *p, xmlDocPtr *doc, fs_err *err)
 		rc = fs_err_rule(err, FS_RULE_EMPTY, "%s: empty document: it "
 		    "holds %s", p->name, p->total ? "only white space" :
 		    "nothing");
+	} else if (p->have_error && p->error_code == XML_ERR_DOCUMENT_EMPTY) {
+		/* libxml2 calls a document that is not XML at all "empty". */
+		rc = fs_err_rule(err, FS_RULE_MALFORMED, "%s:%d:%d: not "
+		    "well-formed XML: the document does not start with an "
+		    "element ('<')", p->name, p->error_line, p->error_col);
+		fs_err_where(err, p->name, (unsigned long)p->error_line,
+		    (unsigned long)p->error_col);
 	} else if (p->have_error || !ctxt->wellFormed || !ctxt->nsWellFormed) {
 		rc = fs_err_rule(err, FS_RULE_MALFORMED, "%s:%d:%d: not "
 		    "well-formed XML: %s", p->name, p->error_line,
