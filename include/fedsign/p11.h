@@ -86,8 +86,9 @@ int fs_token_login(fs_token *t, fs_err *err);
 const char *fs_token_label(const fs_token *t);
 const char *fs_token_serial(const fs_token *t);
 
-/* How many sessions are open, and how many the token allows us. */
-unsigned fs_token_session_count(const fs_token *t);
+/* How many sessions are open now, and the most that will be opened. */
+unsigned fs_token_open_sessions(fs_token *t);
+unsigned fs_token_max_sessions(fs_token *t);
 
 /*
  * Whether the token lists mech; fills info when it does.  Answers are

@@ -42,4 +42,15 @@ expect 0 "helgrind: verification and writing share the tree safely" \
     "$EX/federation-metadata.xml" -o "$TMP/h.xml" --key-file "$TMP/k.pem" \
     --cert "$TMP/k.pem.crt" --valid-for 1d
 
+# The library on several threads at once: parse, stamp, sign with one
+# shared signer, verify and publish different documents concurrently.
+mkdir -p "$TMP/threads"
+expect 0 "helgrind: 3 threads sign, verify and publish at once" \
+    valgrind --quiet --tool=helgrind --error-exitcode=99 \
+    --suppressions="$SRCDIR/tests/valgrind.supp" "$TEST_THREADS" \
+    "$TMP/k.pem" "$TMP/k.pem.crt" "$EX/federation-metadata.xml" "$TMP/threads" 3 2
+out_has "3 threads x 2 rounds: 0 failures"
+expect 0 "memcheck: the same" "${VG[@]}" "$TEST_THREADS" \
+    "$TMP/k.pem" "$TMP/k.pem.crt" "$EX/federation-metadata.xml" "$TMP/threads" 3 2
+
 done_testing

@@ -302,9 +302,25 @@ fs_token_serial(const fs_token *t)
 }
 
 unsigned
-fs_token_session_count(const fs_token *t)
+fs_token_open_sessions(fs_token *t)
 {
-	return t->maxsess;
+	unsigned n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->nsess;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+unsigned
+fs_token_max_sessions(fs_token *t)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->maxsess;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 int
