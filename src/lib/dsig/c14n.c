@@ -32,22 +32,80 @@ keep_first(void *ctx, xmlErrorPtr e)
 		x->first = e->code;
 }
 
+int
+fs_dsig_is_id(const xmlAttr *a, const xmlChar *id)
+{
+	const xmlNode *t = a->children;
+	xmlChar *v;
+	int same;
+
+	if (a->ns == NULL) {
+		if (a->name[0] != 'I' || a->name[1] != 'D' || a->name[2] != '\0')
+			return 0;
+	} else if (a->name[0] != 'i' || a->name[1] != 'd' ||
+	    a->name[2] != '\0' || a->ns->href == NULL ||
+	    !xmlStrEqual(a->ns->href, XML_XML_NAMESPACE)) {
+		return 0;
+	}
+	/* The usual case, one text node, without an allocation. */
+	if (t != NULL && t->type == XML_TEXT_NODE && t->next == NULL)
+		return t->content != NULL && xmlStrEqual(t->content, id);
+	v = xmlNodeListGetString(a->doc, a->children, 1);
+	same = v != NULL && xmlStrEqual(v, id);
+	xmlFree(v);
+	return same;
+}
+
 static int
 visible(void *vset, xmlNodePtr node, xmlNodePtr parent)
 {
-	const struct fs_c14n_set *set = vset;
+	struct fs_c14n_set *set = vset;
 	xmlNodePtr n = node;
 
-	/* Namespace nodes are no tree nodes: judge them by their element. */
+	/*
+	 * libxml2 asks about every attribute of every element of the
+	 * subtree, visible or not, once (an unqualified or xml: attribute;
+	 * see fs_dsig_counts_ids, which checks this holds).
+	 */
+	if (set->id != NULL && node->type == XML_ATTRIBUTE_NODE &&
+	    fs_dsig_is_id((xmlAttrPtr)node, set->id))
+		set->id_count++;
+	/*
+	 * A node is as visible as its element: namespace nodes are judged by
+	 * the element they belong to, attributes and text by their parent.
+	 * The canonicaliser asks about an element's attributes, namespaces
+	 * and children one after the other, and about its child elements
+	 * next: remember the last verdict, and walk up only until an element
+	 * already judged.
+	 */
 	if (node->type == XML_NAMESPACE_DECL)
 		n = parent;
-	for (; n != NULL; n = n->parent) {
-		if (n == set->exclude)
-			return 0;
-		if (n == set->root)
-			return 1;
+	else if (node->type != XML_ELEMENT_NODE)
+		n = node->parent;
+	if (n == set->last && n != NULL)
+		return set->last_visible;
+	{
+		xmlNodePtr e = n;
+		int v = 0;
+
+		for (; n != NULL; n = n->parent) {
+			if (n == set->exclude) {
+				v = 0;
+				break;
+			}
+			if (n == set->root) {
+				v = 1;
+				break;
+			}
+			if (n == set->last) {
+				v = set->last_visible;
+				break;
+			}
+		}
+		set->last = e;
+		set->last_visible = v;
+		return v;
 	}
-	return 0;
 }
 
 struct sink {
@@ -76,7 +134,7 @@ sink_close(void *ctx)
 
 /* Run the canonicaliser into buf; judge its outcome. */
 static int
-run(xmlDocPtr doc, const struct fs_c14n_set *set, const struct fs_c14n *c,
+run(xmlDocPtr doc, struct fs_c14n_set *set, const struct fs_c14n *c,
     xmlOutputBufferPtr buf, int *sink_failed, fs_err *err)
 {
 	unsigned long failures = fs_md_alloc_failures();
@@ -84,7 +142,9 @@ run(xmlDocPtr doc, const struct fs_c14n_set *set, const struct fs_c14n *c,
 	int r, closed;
 
 	xmlSetStructuredErrorFunc(&x, keep_first);
-	r = xmlC14NExecute(doc, visible, (void *)set, c->mode, c->prefixes,
+	set->id_count = 0;
+	set->last = NULL;
+	r = xmlC14NExecute(doc, visible, set, c->mode, c->prefixes,
 	    c->comments, buf);
 	xmlSetStructuredErrorFunc(NULL, NULL);
 	closed = buf != NULL ? xmlOutputBufferClose(buf) : 0;
@@ -104,7 +164,7 @@ run(xmlDocPtr doc, const struct fs_c14n_set *set, const struct fs_c14n *c,
 }
 
 int
-fs_c14n_digest(xmlDocPtr doc, const struct fs_c14n_set *set,
+fs_c14n_digest(xmlDocPtr doc, struct fs_c14n_set *set,
     const struct fs_c14n *c, const EVP_MD *md, unsigned char *out,
     unsigned int *outlen, fs_err *err)
 {
@@ -130,7 +190,7 @@ fs_c14n_digest(xmlDocPtr doc, const struct fs_c14n_set *set,
 }
 
 int
-fs_c14n_buffer(xmlDocPtr doc, const struct fs_c14n_set *set,
+fs_c14n_buffer(xmlDocPtr doc, struct fs_c14n_set *set,
     const struct fs_c14n *c, xmlBufferPtr *out, fs_err *err)
 {
 	xmlOutputBufferPtr ob;

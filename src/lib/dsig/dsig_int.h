@@ -6,11 +6,25 @@
 
 #include "fedsign/dsig.h"
 
-/* Which nodes of a document a canonicalisation covers. */
+/*
+ * Which nodes of a document a canonicalisation covers; and, since the
+ * canonicaliser visits every attribute of the subtree anyway, how many
+ * elements carry an ID (see fs_dsig_is_id) equal to id.
+ */
 struct fs_c14n_set {
 	xmlNodePtr root;	/* a subtree: the document element, SignedInfo */
 	xmlNodePtr exclude;	/* a subtree of it left out (enveloped), or NULL */
+	const xmlChar *id;	/* an ID to count, or NULL */
+	long id_count;		/* out: attributes under root carrying it */
+	xmlNodePtr last;	/* the element judged last, and its verdict */
+	int last_visible;
 };
+
+/*
+ * Whether attribute a is an ID (SAML's unqualified ID, or xml:id) with
+ * the value id.  DTD-declared IDs cannot occur: a DOCTYPE is refused.
+ */
+int fs_dsig_is_id(const xmlAttr *a, const xmlChar *id);
 
 struct fs_c14n {
 	int mode;		/* XML_C14N_EXCLUSIVE_1_0 or XML_C14N_1_0 */
@@ -22,12 +36,12 @@ struct fs_c14n {
  * Canonicalise set of doc and hash it with md into out (*outlen bytes),
  * streamed: the canonical form is never held in memory.
  */
-int fs_c14n_digest(xmlDocPtr doc, const struct fs_c14n_set *set,
+int fs_c14n_digest(xmlDocPtr doc, struct fs_c14n_set *set,
     const struct fs_c14n *c, const EVP_MD *md, unsigned char *out,
     unsigned int *outlen, fs_err *err);
 
 /* Canonicalise set of doc into a fresh buffer (small subtrees). */
-int fs_c14n_buffer(xmlDocPtr doc, const struct fs_c14n_set *set,
+int fs_c14n_buffer(xmlDocPtr doc, struct fs_c14n_set *set,
     const struct fs_c14n *c, xmlBufferPtr *out, fs_err *err);
 
 /* Base64 of len bytes; lines of 64 characters when wrap.  Caller frees. */

@@ -191,7 +191,7 @@ fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
 	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
-	struct fs_c14n_set set = { NULL, NULL };
+	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
 	xmlNodePtr root, c, next, sv = NULL, sig;
 	xmlDocPtr scratch = NULL;
 	xmlChar *id = NULL;

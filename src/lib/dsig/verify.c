@@ -14,6 +14,7 @@
  */
 #include "dsig/dsig_int.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -34,6 +35,8 @@
 
 /* What the checks found; the nodes are borrowed from the document. */
 struct found {
+	xmlChar *id_value;		/* the root's ID when the Reference uses
+					   it, still to be found unique */
 	xmlNodePtr root;
 	xmlNodePtr sig;
 	xmlNodePtr si;			/* SignedInfo */
@@ -48,6 +51,8 @@ struct found {
 	const struct fs_alg *c14n;	/* CanonicalizationMethod */
 	const struct fs_alg *ref_c14n;	/* the Reference's transform */
 };
+
+static int counts_ids(void);
 
 static int
 is_ds(const xmlNode *n, const char *local)
@@ -457,32 +462,13 @@ attr_value(xmlAttrPtr a)
 	return xmlNodeListGetString(a->doc, a->children, 1);
 }
 
-/*
- * Whether attribute a carries the value id and can name an element: an
- * unqualified ID (SAML), xml:id, or anything libxml2 registered as an ID.
- */
 static int
-is_id_attr(xmlAttrPtr a, const xmlChar *id)
+duplicated(const xmlChar *id, long n, fs_err *err)
 {
-	xmlChar *v;
-	int same;
-
-	if (!((a->ns == NULL && a->name[0] == 'I' && a->name[1] == 'D' &&
-	    a->name[2] == '\0') || a->atype == XML_ATTRIBUTE_ID ||
-	    (a->ns != NULL && a->ns->href != NULL &&
-	    strcmp((const char *)a->ns->href,
-	    (const char *)XML_XML_NAMESPACE) == 0 &&
-	    strcmp((const char *)a->name, "id") == 0)))
-		return 0;
-	/* The usual case, one text node, without an allocation. */
-	if (a->children != NULL && a->children->type == XML_TEXT_NODE &&
-	    a->children->next == NULL)
-		return a->children->content != NULL &&
-		    xmlStrEqual(a->children->content, id);
-	v = attr_value(a);
-	same = v != NULL && xmlStrEqual(v, id);
-	xmlFree(v);
-	return same;
+	return fs_err_rule(err, FS_RULE_DUPLICATE_ID, "duplicated ID: %ld "
+	    "elements carry the ID '%s' (possible signature-wrapping "
+	    "attack); the signed ID must be unique in the document", n,
+	    (const char *)id);
 }
 
 /* How many elements of the tree under root carry id as an ID. */
@@ -497,7 +483,7 @@ count_id(xmlNodePtr root, const xmlChar *id)
 	while (n != NULL) {
 		if (n->type == XML_ELEMENT_NODE) {
 			for (a = n->properties; a != NULL; a = a->next)
-				if (is_id_attr(a, id))
+				if (fs_dsig_is_id(a, id))
 					count++;
 			if (n->children != NULL) {
 				n = n->children;
@@ -556,11 +542,13 @@ check_reference_uri(struct found *f, fs_err *err)
 		    "element's ID '%s' is not a valid xs:ID", (const char *)id);
 		goto out;
 	}
-	if ((n = count_id(f->root, id)) != 1) {
-		fs_err_rule(err, FS_RULE_DUPLICATE_ID, "duplicated ID: %ld "
-		    "elements carry the ID '%s' (possible signature-wrapping "
-		    "attack); the signed ID must be unique in the document", n,
-		    (const char *)id);
+	/*
+	 * Unique: counted while the digest is made (the canonicaliser visits
+	 * every attribute anyway), or by a walk of its own when this libxml2
+	 * does not visit them as fedsign expects.
+	 */
+	if (!counts_ids() && (n = count_id(f->root, id)) != 1) {
+		duplicated(id, n, err);
 		goto out;
 	}
 	/* An ID libxml2 registered (xml:id) for another element. */
@@ -571,6 +559,8 @@ check_reference_uri(struct found *f, fs_err *err)
 		    "signature-wrapping attack)", (const char *)id);
 		goto out;
 	}
+	f->id_value = id;
+	id = NULL;
 	rc = FS_OK;
 out:
 	xmlFree(uri);
@@ -756,10 +746,53 @@ c14n_params(xmlNodePtr n, const struct fs_alg *a, int comments,
 	return FS_OK;
 }
 
+/*
+ * Whether counting IDs in the canonicaliser's visibility test gives the
+ * walk's answer: checked once on a document with IDs in every place that
+ * matters (nested, namespaced look-alikes, xml:id, the excluded subtree).
+ */
+static int ids_counted;
+
+static void
+check_counting(void)
+{
+	static const char doc[] = "<r xmlns:p=\"urn:p\" ID=\"x\"><a p:ID=\"x\" "
+	    "ID=\"y\" p:z=\"x\"><b ID=\"x\"/></a><s ID=\"x\"><c xml:id=\"x\"/>"
+	    "</s><!-- c --><d p:x=\"1\" ID=\"x\" xml:lang=\"x\"/></r>";
+	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
+	static const struct fs_c14n inc = { XML_C14N_1_0, 0, NULL };
+	struct fs_c14n_set set = { NULL, NULL, BAD_CAST "x", 0, NULL, 0 };
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	xmlDocPtr d;
+	long walk;
+
+	if (fs_md_parse_mem(doc, sizeof(doc) - 1, "check", NULL, &d, NULL))
+		return;
+	set.root = xmlDocGetRootElement(d);
+	set.exclude = fs_md_next_element(fs_md_first_element(set.root));
+	walk = count_id(set.root, BAD_CAST "x");
+	ids_counted = walk == 5 &&
+	    fs_c14n_digest(d, &set, &exc, EVP_sha256(), md, &mdlen, NULL) ==
+	    FS_OK && set.id_count == walk &&
+	    fs_c14n_digest(d, &set, &inc, EVP_sha256(), md, &mdlen, NULL) ==
+	    FS_OK && set.id_count == walk;
+	xmlFreeDoc(d);
+}
+
+static int
+counts_ids(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, check_counting);
+	return ids_counted;
+}
+
 static int
 check_digest(xmlDocPtr doc, struct found *f, fs_err *err)
 {
-	struct fs_c14n_set set = { f->root, f->sig };
+	struct fs_c14n_set set = { f->root, f->sig, NULL, 0, NULL, 0 };
 	unsigned char md[EVP_MAX_MD_SIZE], *want = NULL;
 	unsigned int mdlen;
 	struct fs_c14n c;
@@ -771,12 +804,16 @@ check_digest(xmlDocPtr doc, struct found *f, fs_err *err)
 	if ((rc = c14n_params(f->c14n_transform, f->ref_c14n, 0, &c, &text,
 	    err)) != FS_OK)
 		return rc;
+	if (f->id_value != NULL && counts_ids())
+		set.id = f->id_value;
 	rc = fs_c14n_digest(doc, &set, &c, fs_alg_md(f->digestalg), md, &mdlen,
 	    err);
 	free(c.prefixes);
 	xmlFree(text);
 	if (rc != FS_OK)
 		return rc;
+	if (set.id != NULL && set.id_count != 1)
+		return duplicated(set.id, set.id_count, err);
 	if ((dv = xmlNodeGetContent(f->digest_value)) == NULL)
 		return fs_err_nomem(err, "verifying");
 	if (fs_b64_decode(dv, &want, &wantlen) < 0) {
@@ -796,7 +833,7 @@ static int
 check_signature_value(xmlDocPtr doc, struct found *f, EVP_PKEY *key,
     fs_err *err)
 {
-	struct fs_c14n_set set = { f->si, NULL };
+	struct fs_c14n_set set = { f->si, NULL, NULL, 0, NULL, 0 };
 	unsigned char *sv = NULL, *der = NULL;
 	size_t svlen, derlen, n;
 	xmlBufferPtr si = NULL;
@@ -891,13 +928,15 @@ verify(xmlDocPtr doc, const struct fs_verify_opts *opts, xmlNodePtr *verified,
 	if ((rc = check_signature_shape(&f, err)) != FS_OK ||
 	    (rc = check_signed_info(&f, opts, err)) != FS_OK ||
 	    (rc = check_signed_info_text(f.si, err)) != FS_OK ||
-	    (rc = check_reference_uri(&f, err)) != FS_OK)
+	    (rc = check_reference_uri(&f, err)) != FS_OK) {
+		xmlFree(f.id_value);
 		return rc;
+	}
 	if (opts->key != NULL)
 		key = opts->key;
 	else if ((rc = key_by_fingerprint(f.sig, opts->fingerprint, &owned,
 	    err)) != FS_OK)
-		return rc;
+		goto out;
 	else
 		key = owned;
 	if ((rc = check_key(key, f.sigalg, err)) != FS_OK ||
@@ -910,6 +949,7 @@ verify(xmlDocPtr doc, const struct fs_verify_opts *opts, xmlNodePtr *verified,
 	rc = FS_OK;
 out:
 	EVP_PKEY_free(owned);
+	xmlFree(f.id_value);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "fedsign/publish.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +31,17 @@ verify_job_run(void *arg)
 
 	j->rc = fs_dsig_verify(j->doc, j->vo, NULL, &j->err);
 	return NULL;
+}
+
+/* The CPUs this process may run on. */
+static int
+cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return 2;
+	return CPU_COUNT(&set);
 }
 
 static int
@@ -61,7 +73,9 @@ fs_publish_doc(xmlDocPtr doc, const struct fs_verify_opts *vo,
 	}
 	if ((rc = fs_output_open(out, 0, &o, err)) != FS_OK)
 		return rc;
-	threaded = pthread_create(&t, NULL, verify_job_run, &j) == 0;
+	/* On one CPU the two would only take turns: verify, then write. */
+	threaded = cpus() > 1 && pthread_create(&t, NULL, verify_job_run,
+	    &j) == 0;
 	if (!threaded)
 		verify_job_run(&j);
 	rc = fs_md_save(doc, fs_output_fd(o), out, err);
