@@ -1,0 +1,41 @@
+#!/bin/bash
+# The options each command's --help shows, the man page and the README
+# say the same: every option in a help text is in doc/fedsign.1 and in
+# README.md, every option in the man page is in some help text, every help
+# text has the exit codes, and every command is in both documents.
+. "$SRCDIR/tests/lib.sh"
+
+MAN=$SRCDIR/doc/fedsign.1
+README=$SRCDIR/README.md
+: >"$TMP/all-help"
+for cmd in "token list" "token init" keygen "cert create" "cert show" sign verify; do
+	# shellcheck disable=SC2086
+	expect 0 "fedsign $cmd --help" "$FEDSIGN" $cmd --help
+	cat "$TMP/out" >>"$TMP/all-help"
+	for code in 0 1 2 3 4 5; do
+		check "$cmd --help names exit status $code" grep -qE "^ +$code  " "$TMP/out"
+	done
+	for opt in $(grep -oE -- '--[a-z][a-z0-9-]+' "$TMP/out" | sort -u); do
+		check "$cmd $opt is in the man page" grep -qE -- "Fl -${opt#--}( |$)" "$MAN"
+		check "$cmd $opt is in the README" grep -qF -- "$opt" "$README"
+	done
+	check "$cmd is in the man page" grep -qE "^\.Cm $cmd$" "$MAN"
+	check "$cmd is in the README" grep -qF "fedsign $cmd" "$README"
+done
+for opt in $(grep -oE -- 'Fl -[a-z][a-z0-9-]+' "$MAN" | sed 's/^Fl /-/' | sort -u); do
+	case $opt in --help|--version) continue ;; esac
+	check "the man page's $opt is in a help text" grep -qF -- "$opt" "$TMP/all-help"
+done
+expect 0 "fedsign --help" "$FEDSIGN" --help
+for code in 0 1 2 3 4 5; do
+	check "fedsign --help names exit status $code" grep -qE "^ +$code  " "$TMP/out"
+done
+for env in FEDSIGN_PIN FEDSIGN_P11_TIMEOUT; do
+	check "$env is in the man page" grep -qF "$env" "$MAN"
+	check "$env is in the README" grep -qF "$env" "$README"
+done
+if command -v groff >/dev/null; then
+	check "the man page formats without warnings" bash -c "groff -mdoc -Tutf8 -ww -z '$MAN' 2>&1 | (! grep .)"
+fi
+
+done_testing
