@@ -68,4 +68,14 @@ struct fs_verify_opts {
 int fs_dsig_verify(xmlDocPtr doc, const struct fs_verify_opts *opts,
     xmlNodePtr *verified, fs_err *err);
 
+/*
+ * The content digest of an entity: SHA-256 of the exclusive c14n of the
+ * element without its ds:Signature children and without its own ID and
+ * validUntil attributes, which the publisher sets; what stays the same
+ * while the entity's content does.  entity should be the document element
+ * of a document of its own: the canonicaliser walks the whole document.
+ */
+int fs_dsig_content_digest(xmlNodePtr entity, unsigned char out[32],
+    fs_err *err);
+
 #endif

@@ -40,6 +40,16 @@ void fs_input_close(int fd);
 int fs_file_read(const char *path, size_t max, char **buf, size_t *len,
     fs_err *err);
 
+/* The SHA-256 of the bytes of path (a regular file) into out. */
+int fs_file_sha256(const char *path, unsigned char out[32], fs_err *err);
+
+/*
+ * Format a path into buf; FS_EUSAGE naming the start of it when it does
+ * not fit in len bytes.
+ */
+int fs_path_fmt(char *buf, size_t len, fs_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 typedef struct fs_output fs_output;
 
 /*
@@ -72,6 +82,9 @@ void fs_output_abort(fs_output *o);
 /* Write all of buf to fd, retrying short writes; FS_EIO naming what. */
 int fs_write_all(int fd, const void *buf, size_t len, const char *what,
     fs_err *err);
+
+/* Atomically replace to with a copy of the regular file from. */
+int fs_file_copy(const char *from, const char *to, int mode, fs_err *err);
 
 /* Atomically replace path with the len bytes at buf. */
 int fs_write_file_atomic(const char *path, const void *buf, size_t len,

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <libxml/tree.h>
+#include <libxml/dict.h>
 
 #include "fedsign/err.h"
 
@@ -56,6 +57,15 @@ int fs_md_parse_file(const char *path, const struct fs_md_limits *lim,
 /* The same for an open descriptor, name used in messages. */
 int fs_md_parse_fd(int fd, const char *name, const struct fs_md_limits *lim,
     xmlDocPtr *doc, fs_err *err);
+
+/*
+ * The same, with the document's names in dict (shared by several
+ * documents, so that nodes can move between them without copying their
+ * strings; the dict gains a reference).  Not for use by several threads at
+ * once on one dict.
+ */
+int fs_md_parse_file_dict(const char *path, const struct fs_md_limits *lim,
+    xmlDictPtr dict, xmlDocPtr *doc, fs_err *err);
 
 /* The same for a buffer. */
 int fs_md_parse_mem(const char *buf, size_t len, const char *name,

@@ -12,6 +12,7 @@
 #include "fedsign/err.h"
 #include "fedsign/md.h"
 #include "fedsign/p11.h"
+#include "fedsign/publish.h"
 
 /* Exit codes, documented in fedsign(1), the README and every --help. */
 #define FS_EXIT_HELP \
@@ -99,5 +100,13 @@ int cmd_keygen(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_publish(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+
+/* Print a finding of a report to f as FILE:LINE: LEVEL: ENTITYID: [RULE]
+ * MESSAGE, escaped. */
+void fs_cli_finding(void *ctx, enum fs_level level, const char *rule,
+    const char *entity_id, const char *file, unsigned long line,
+    const char *message, FILE *f);
 
 #endif

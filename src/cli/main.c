@@ -15,6 +15,8 @@ static const struct {
 	{ "cert", cmd_cert, "make or show the key's self-signed certificate" },
 	{ "sign", cmd_sign, "sign SAML metadata" },
 	{ "verify", cmd_verify, "verify signed SAML metadata strictly" },
+	{ "publish", cmd_publish, "build, check, sign and publish the feeds" },
+	{ "check", cmd_check, "run the publisher's checks on metadata files" },
 };
 
 static void

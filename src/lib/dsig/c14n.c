@@ -285,3 +285,66 @@ fs_b64_decode(const xmlChar *s, unsigned char **out, size_t *len)
 	*len = (size_t)a + (size_t)b;
 	return 0;
 }
+
+/* The entity without its Signatures, ID and validUntil. */
+static int
+content_visible(void *vroot, xmlNodePtr node, xmlNodePtr parent)
+{
+	xmlNodePtr root = vroot, n = node;
+
+	if (node->type == XML_ATTRIBUTE_NODE && node->parent == root &&
+	    ((xmlAttrPtr)node)->ns == NULL &&
+	    (xmlStrEqual(node->name, BAD_CAST "ID") ||
+	    xmlStrEqual(node->name, BAD_CAST "validUntil")))
+		return 0;
+	if (node->type == XML_NAMESPACE_DECL)
+		n = parent;
+	else if (node->type != XML_ELEMENT_NODE)
+		n = node->parent;
+	for (; n != NULL; n = n->parent) {
+		if (n == root)
+			return 1;
+		if (n->parent == root && fs_md_is(n, FS_NS_DS, "Signature"))
+			return 0;
+	}
+	return 0;
+}
+
+int
+fs_dsig_content_digest(xmlNodePtr entity, unsigned char out[32], fs_err *err)
+{
+	unsigned long failures = fs_md_alloc_failures();
+	struct sink s = { NULL, 0 };
+	struct errs x = { 0 };
+	xmlOutputBufferPtr buf;
+	unsigned int len;
+	int r, closed, rc = FS_OK;
+
+	if ((s.md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(s.md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(s.md);
+		return fs_err_openssl(err, FS_EINTERNAL, "digest init failed");
+	}
+	if ((buf = xmlOutputBufferCreateIO(sink_write, sink_close, &s, NULL)) ==
+	    NULL) {
+		EVP_MD_CTX_free(s.md);
+		return fs_err_nomem(err, "while canonicalising");
+	}
+	xmlSetStructuredErrorFunc(&x, keep_first);
+	r = xmlC14NExecute(entity->doc, content_visible, entity,
+	    XML_C14N_EXCLUSIVE_1_0, NULL, 0, buf);
+	xmlSetStructuredErrorFunc(NULL, NULL);
+	closed = xmlOutputBufferClose(buf);
+	if (fs_md_alloc_failures() != failures)
+		rc = fs_err_nomem(err, "while canonicalising");
+	else if (r < 0 || closed < 0 || s.failed)
+		rc = x.first == XML_C14N_RELATIVE_NAMESPACE ?
+		    fs_err_rule(err, FS_RULE_C14N, "the entity cannot be "
+		    "canonicalised: it declares a namespace with a relative "
+		    "URI") : fs_err_set(err, FS_EINTERNAL, "canonicalisation "
+		    "failed (libxml2 error %d)", x.first);
+	else if (EVP_DigestFinal_ex(s.md, out, &len) != 1)
+		rc = fs_err_openssl(err, FS_EINTERNAL, "digest failed");
+	EVP_MD_CTX_free(s.md);
+	return rc;
+}

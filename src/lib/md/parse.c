@@ -362,7 +362,7 @@ feed(struct parse *p, const char *buf, size_t n, int last)
 
 static int
 start(struct parse *p, const char *name, int fd,
-    const struct fs_md_limits *lim, fs_err *err)
+    const struct fs_md_limits *lim, xmlDictPtr dict, fs_err *err)
 {
 	memset(p, 0, sizeof(*p));
 	p->name = name;
@@ -378,6 +378,15 @@ start(struct parse *p, const char *name, int fd,
 	p->ctxt = xmlCreatePushParserCtxt(NULL, NULL, NULL, 0, name);
 	if (p->ctxt == NULL)
 		return fs_err_nomem(err, "parsing");
+	if (dict != NULL) {
+		/* The tree built takes its names from the shared dict. */
+		xmlDictFree(p->ctxt->dict);
+		p->ctxt->dict = dict;
+		xmlDictReference(dict);
+		p->ctxt->str_xml = xmlDictLookup(dict, BAD_CAST "xml", 3);
+		p->ctxt->str_xmlns = xmlDictLookup(dict, BAD_CAST "xmlns", 5);
+		p->ctxt->str_xml_ns = xmlDictLookup(dict, XML_XML_NAMESPACE, 36);
+	}
 	xmlCtxtUseOptions(p->ctxt, PARSE_OPTS);
 	p->ctxt->_private = p;
 	p->ctxt->sax->internalSubset = refuse_doctype;
@@ -446,9 +455,9 @@ finish(struct parse *p, xmlDocPtr *doc, fs_err *err)
 	return rc;
 }
 
-int
-fs_md_parse_fd(int fd, const char *name, const struct fs_md_limits *lim,
-    xmlDocPtr *doc, fs_err *err)
+static int
+parse_fd(int fd, const char *name, const struct fs_md_limits *lim,
+    xmlDictPtr dict, xmlDocPtr *doc, fs_err *err)
 {
 	struct parse p;
 	struct stat st;
@@ -458,7 +467,7 @@ fs_md_parse_fd(int fd, const char *name, const struct fs_md_limits *lim,
 
 	*doc = NULL;
 	seekable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-	if ((rc = start(&p, name, seekable ? fd : -1, lim, err)) != FS_OK)
+	if ((rc = start(&p, name, seekable ? fd : -1, lim, dict, err)) != FS_OK)
 		return rc;
 	if (seekable && (uint64_t)st.st_size > p.lim.max_size) {
 		xmlFreeParserCtxt(p.ctxt);
@@ -494,8 +503,15 @@ fs_md_parse_fd(int fd, const char *name, const struct fs_md_limits *lim,
 }
 
 int
-fs_md_parse_file(const char *path, const struct fs_md_limits *lim,
+fs_md_parse_fd(int fd, const char *name, const struct fs_md_limits *lim,
     xmlDocPtr *doc, fs_err *err)
+{
+	return parse_fd(fd, name, lim, NULL, doc, err);
+}
+
+int
+fs_md_parse_file_dict(const char *path, const struct fs_md_limits *lim,
+    xmlDictPtr dict, xmlDocPtr *doc, fs_err *err)
 {
 	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	int fd, rc;
@@ -503,9 +519,16 @@ fs_md_parse_file(const char *path, const struct fs_md_limits *lim,
 	*doc = NULL;
 	if ((rc = fs_input_open(path, &fd, err)) != FS_OK)
 		return rc;
-	rc = fs_md_parse_fd(fd, name, lim, doc, err);
+	rc = parse_fd(fd, name, lim, dict, doc, err);
 	fs_input_close(fd);
 	return rc;
+}
+
+int
+fs_md_parse_file(const char *path, const struct fs_md_limits *lim,
+    xmlDocPtr *doc, fs_err *err)
+{
+	return fs_md_parse_file_dict(path, lim, NULL, doc, err);
 }
 
 int
@@ -517,7 +540,7 @@ fs_md_parse_mem(const char *buf, size_t len, const char *name,
 	int rc;
 
 	*doc = NULL;
-	if ((rc = start(&p, name, -1, lim, err)) != FS_OK)
+	if ((rc = start(&p, name, -1, lim, NULL, err)) != FS_OK)
 		return rc;
 	do {
 		size_t n = len - off < CHUNK ? len - off : CHUNK;

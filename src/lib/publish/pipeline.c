@@ -60,6 +60,13 @@ int
 fs_publish_doc(xmlDocPtr doc, const struct fs_verify_opts *vo,
     const char *out, fs_err *err)
 {
+	return fs_publish_doc_mode(doc, vo, out, 0, err);
+}
+
+int
+fs_publish_doc_mode(xmlDocPtr doc, const struct fs_verify_opts *vo,
+    const char *out, int mode, fs_err *err)
+{
 	struct verify_job j = { doc, vo, { 0 }, FS_EINTERNAL };
 	fs_output *o = NULL;
 	pthread_t t;
@@ -71,7 +78,7 @@ fs_publish_doc(xmlDocPtr doc, const struct fs_verify_opts *vo,
 			return refused(&j, err);
 		return fs_md_save(doc, STDOUT_FILENO, "<stdout>", err);
 	}
-	if ((rc = fs_output_open(out, 0, &o, err)) != FS_OK)
+	if ((rc = fs_output_open(out, mode, &o, err)) != FS_OK)
 		return rc;
 	/* On one CPU the two would only take turns: verify, then write. */
 	threaded = cpus() > 1 && pthread_create(&t, NULL, verify_job_run,

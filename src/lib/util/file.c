@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #ifndef O_TMPFILE
@@ -140,6 +142,43 @@ fs_file_read(const char *path, size_t max, char **buf, size_t *len,
 fail:
 	fs_input_close(fd);
 	free(b);
+	return rc;
+}
+
+int
+fs_file_sha256(const char *path, unsigned char out[32], fs_err *err)
+{
+	unsigned char buf[1 << 16];
+	unsigned int len;
+	EVP_MD_CTX *md;
+	ssize_t n;
+	int fd, rc = FS_OK;
+
+	if ((rc = fs_input_open(path, &fd, err)) != FS_OK)
+		return rc;
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		rc = fs_err_nomem(err, "hashing a file");
+		goto out;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			rc = fs_err_set(err, FS_EIO, "cannot read '%s': %s",
+			    path, strerror(errno));
+			goto out;
+		}
+		if (EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
+			rc = fs_err_set(err, FS_EINTERNAL, "digest failed");
+			goto out;
+		}
+	}
+	if (EVP_DigestFinal_ex(md, out, &len) != 1)
+		rc = fs_err_set(err, FS_EINTERNAL, "digest failed");
+out:
+	EVP_MD_CTX_free(md);
+	fs_input_close(fd);
 	return rc;
 }
 
@@ -485,6 +524,55 @@ fs_write_file_atomic(const char *path, const void *buf, size_t len, int mode,
 	if ((rc = fs_output_open(path, mode, &o, err)) != FS_OK)
 		return rc;
 	if ((rc = fs_output_write(o, buf, len, err)) != FS_OK) {
+		fs_output_abort(o);
+		return rc;
+	}
+	return fs_output_commit(o, err);
+}
+
+int
+fs_path_fmt(char *buf, size_t len, fs_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len)
+		return fs_err_set(err, FS_EUSAGE, "path too long (over %zu "
+		    "bytes): %.64s...: use a shorter folder", len - 1, buf);
+	return FS_OK;
+}
+
+int
+fs_file_copy(const char *from, const char *to, int mode, fs_err *err)
+{
+	char buf[65536];
+	fs_output *o;
+	ssize_t n;
+	int fd, rc;
+
+	if ((fd = open(from, O_RDONLY | O_CLOEXEC)) == -1)
+		return fs_err_set(err, FS_EIO, "cannot open '%s': %s", from,
+		    strerror(errno));
+	if ((rc = fs_output_open(to, mode, &o, err)) != FS_OK) {
+		close(fd);
+		return rc;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			rc = fs_err_set(err, FS_EIO, "cannot read '%s': %s",
+			    from, strerror(errno));
+			break;
+		}
+		if ((rc = fs_output_write(o, buf, (size_t)n, err)) != FS_OK)
+			break;
+	}
+	close(fd);
+	if (rc != FS_OK) {
 		fs_output_abort(o);
 		return rc;
 	}

@@ -1,0 +1,155 @@
+/* Internals of the publish layer, shared by its files only. */
+#ifndef FS_PUBLISH_INT_H
+#define FS_PUBLISH_INT_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <libxml/tree.h>
+
+#include "fedsign/conf.h"
+#include "fedsign/publish.h"
+
+/* Roles an entity has (a bit each). */
+enum {
+	FS_ROLE_IDP = 1 << 0,
+	FS_ROLE_SP = 1 << 1,
+	FS_ROLE_AA = 1 << 2,
+	FS_ROLE_PDP = 1 << 3,
+	FS_ROLE_AUTHN = 1 << 4,
+};
+
+struct fs_source;
+
+/*
+ * An entity as the publisher handles it: one md:EntityDescriptor, taken
+ * out of the document it came in (its namespaces declared on itself, so it
+ * can move into any feed) and still owned by that document.
+ */
+struct fs_entity {
+	xmlNodePtr node;
+	xmlDocPtr home;			/* the document that owns it */
+	char *entity_id;
+	struct fs_source *src;
+	const char *file;		/* where it came from (borrowed) */
+	unsigned long line;
+	unsigned roles;
+	time_t valid_until;		/* its own or an enclosing one; 0: none */
+	unsigned char digest[32];	/* exc-c14n without Signature, ID and
+					   validUntil, as published */
+	int have_digest;
+	int dropped;			/* an [ERROR]: in no feed */
+};
+
+/* A source in a run. */
+struct fs_source {
+	const struct fs_conf_source *conf;
+	xmlDocPtr *docs;		/* the documents it gave */
+	char **paths;			/* and where they came from */
+	size_t ndocs;
+	json_t *rep;			/* its entry in the report */
+	int usable;
+	time_t valid_until;		/* of a verified source, else 0 */
+};
+
+struct fs_report {
+	json_t *root;
+	json_t *sources;
+	json_t *feeds;
+	json_t *findings;
+	json_t *timings;
+	pthread_mutex_t lock;		/* findings come from several threads */
+	unsigned long errors, warnings, infos;
+};
+
+/* A new report for a command ("publish", "check"). */
+fs_report *fs_report_new(const char *command, time_t now);
+
+/* Record a finding; rule, entity_id, source, file may be NULL.  Safe to
+ * call from several threads. */
+void fs_report_finding(fs_report *r, enum fs_level level, const char *rule,
+    const char *entity_id, const char *source, const char *file,
+    unsigned long line, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+
+/* Set key of the report's top level to a string / integer / time. */
+void fs_report_set(fs_report *r, const char *key, const char *value);
+void fs_report_set_int(fs_report *r, const char *key, long long value);
+void fs_report_set_time(json_t *o, const char *key, time_t t);
+
+/* Sort the findings by file, line, rule (threads add them in any
+ * order). */
+void fs_report_sort(fs_report *r);
+
+/* The CPUs this process may run on. */
+unsigned fs_cpus(void);
+
+/* Seconds since t0 (CLOCK_MONOTONIC), for the timings. */
+double fs_elapsed(const struct timespec *t0);
+
+/* --- checks (check.c) ------------------------------------------------- */
+
+struct fs_rules;
+
+/*
+ * Compile the checks: the SAML metadata schemas (with the extensions
+ * federations use, from Debian's opensaml and xmltooling schemas, never
+ * from the network) when schema, and the XSLT rule files the globs name.
+ * A rule file that does not compile is FS_EUSAGE.
+ */
+int fs_rules_load(int schema, const struct fs_conf_list *rules,
+    struct fs_rules **out, fs_err *err);
+void fs_rules_free(struct fs_rules *r);
+
+/*
+ * Check entities [0, n) as they will be published: each is copied into a
+ * document of its own, validated against the schemas and given to every
+ * rule file; findings go to rep, an [ERROR] sets dropped.  Also computes
+ * each entity's content digest.  Runs on threads threads.  rules may be
+ * NULL (digests only).
+ */
+int fs_check_entities(struct fs_rules *rules, struct fs_entity *ents,
+    size_t n, fs_report *rep, unsigned threads, fs_err *err);
+
+/* The size of the RSA key of the DER certificate der: bits, 0 when
+ * the key is not RSA, -1 when der is not a certificate. */
+int fs_cert_rsa_bits(const unsigned char *der, size_t len);
+
+/* The digest of the entity as published (see struct fs_entity). */
+int fs_entity_digest(xmlNodePtr entity, unsigned char out[32], fs_err *err);
+
+/* --- sources (source.c) ----------------------------------------------- */
+
+struct fs_entities {
+	struct fs_entity *v;
+	size_t n, cap;
+};
+
+/*
+ * Take the entities out of a parsed document of source s (path names it
+ * in findings): built-in checks (entityID present, an absolute URI, no
+ * white space; a duplicate in the same source is an error, one already
+ * given by an earlier source is left out with a warning); signatures on
+ * entities stripped and reported; RegistrationInfo added where the source
+ * has a registration-authority and the entity has none.  seen maps
+ * entityIDs already taken to their entity (a json object of indices).
+ */
+int fs_source_take(struct fs_source *s, xmlDocPtr doc, const char *path,
+    time_t now, struct fs_entities *out, json_t *seen, fs_report *rep,
+    fs_err *err);
+
+/* --- selection (select.c) --------------------------------------------- */
+
+struct fs_selector;
+
+/* Compile sel (its roles, its XPath); *out is the caller's. */
+int fs_selector_new(const struct fs_conf_select *sel,
+    struct fs_selector **out, fs_err *err);
+void fs_selector_free(struct fs_selector *s);
+
+/* 1 when e is selected (all keys given hold), 0 when not, -1 on error. */
+int fs_selector_match(const struct fs_selector *s, const struct fs_entity *e,
+    fs_err *err);
+
+#endif
