@@ -32,8 +32,8 @@ FS_LIMIT_HELP
 "  -q, --quiet             print errors only\n"
 "  -h, --help              show this help\n"
 "\n"
-"Exit status: 0 no errors (warnings and notes allowed), 1 errors found,\n"
-"2 usage, 4 a file could not be read, 5 internal error.\n";
+"A file with no error (warnings and notes allowed) is a success.\n"
+"\n" FS_EXIT_HELP;
 
 static void
 print(void *ctx, enum fs_level level, const char *rule,

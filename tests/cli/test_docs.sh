@@ -8,7 +8,7 @@
 MAN=$SRCDIR/doc/fedsign.1
 README=$SRCDIR/README.md
 : >"$TMP/all-help"
-for cmd in "token list" "token init" keygen "cert create" "cert show" sign verify; do
+for cmd in "token list" "token init" keygen "cert create" "cert show" sign verify publish check; do
 	# shellcheck disable=SC2086
 	expect 0 "fedsign $cmd --help" "$FEDSIGN" $cmd --help
 	cat "$TMP/out" >>"$TMP/all-help"
@@ -34,6 +34,18 @@ for env in FEDSIGN_PIN FEDSIGN_P11_TIMEOUT; do
 	check "$env is in the man page" grep -qF "$env" "$MAN"
 	check "$env is in the README" grep -qF "$env" "$README"
 done
+# Every key the configuration loader knows is documented, and in the
+# example configuration or the man page's tables.
+keys=$(awk '/_keys\[\] = \{/ { f = 1 } f { print } f && /\};/ { f = 0 }' "$SRCDIR/src/lib/conf/conf.c" |
+    grep -oE '"[a-z][a-z-]*"' | tr -d '"' | sort -u)
+[ -n "$keys" ] && ok "found the configuration keys in conf.c" || nok "no configuration keys found in conf.c"
+for key in $keys; do
+	check "config key $key is in the man page" grep -qE "^\.(It|Cm|It Cm) .*\b$key\b|Cm $key\b" "$MAN"
+done
+for key in signing publish-dir state-dir validity cache-duration sources checks feeds safety max-entity-drop; do
+	check "config key $key is in the example" grep -qE "^ *(- )?$key:" "$SRCDIR/examples/publish-safire.yaml"
+done
+
 if command -v groff >/dev/null; then
 	check "the man page formats without warnings" bash -c "groff -mdoc -Tutf8 -ww -z '$MAN' 2>&1 | (! grep .)"
 fi
