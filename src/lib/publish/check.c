@@ -216,6 +216,16 @@ load_rule(struct fs_rules *r, const char *path, fs_err *err)
 	s = xsltParseStylesheetFile(BAD_CAST path);
 	xsltSetGenericErrorFunc(NULL, quiet);
 	xmlSetGenericErrorFunc(NULL, quiet);
+	/*
+	 * libxslt returns a stylesheet for an unknown instruction (a typo
+	 * such as xsl:mesage), with a message and no error counted: a rule
+	 * that would never fire.  Anything said while compiling refuses it.
+	 */
+	if (s != NULL && (s->errors > 0 || s->warnings > 0 ||
+	    compile_msg[0] != '\0')) {
+		xsltFreeStylesheet(s);
+		s = NULL;
+	}
 	if (s == NULL)
 		fs_err_set(err, FS_EUSAGE, "rule file '%s' does not compile: "
 		    "%s", path, compile_msg[0] ? compile_msg : "not XSLT");
@@ -637,24 +647,32 @@ run_rule(struct seen *s, const struct rule *r, xmlDocPtr doc,
 	xsltTransformContextPtr t;
 	xmlDocPtr res;
 
+	int errors = s->errors;
+
 	s->rule = r->name;
 	s->used = 0;
 	if ((t = xsltNewTransformContext(r->style, doc)) == NULL)
 		return FS_ENOMEM;
 	s->t = t;
 	xsltSetTransformErrorFunc(t, s, on_rule_message);
+	/* XPath errors in a test= come through libxml2's handler (this
+	 * thread's): they are the rule failing. */
+	xmlSetGenericErrorFunc(s, on_rule_message);
 	xsltSetCtxtSecurityPrefs(sec, t);
 	xsltRegisterExtFunction(t, BAD_CAST "key-bits", BAD_CAST FS_XSLT_NS,
 	    key_bits);
 	res = xsltApplyStylesheetUser(r->style, doc, NULL, NULL, NULL, t);
+	xmlSetGenericErrorFunc(NULL, quiet);
 	if (s->used > 0) {
 		s->line[s->used] = '\0';
 		rule_line(s, s->line);
 		s->used = 0;
 	}
-	if (t->state == XSLT_STATE_ERROR && s->errors == 0)
+	/* A rule that stopped without saying [ERROR] failed all the same:
+	 * an entity must not pass because its check broke. */
+	if ((t->state != XSLT_STATE_OK || res == NULL) && s->errors == errors)
 		finding(s, FS_LEVEL_ERROR, s->e->line, "the rule failed on "
-		    "this entity");
+		    "this entity (the transformation stopped)");
 	xmlFreeDoc(res);
 	s->t = NULL;
 	xsltFreeTransformContext(t);

@@ -24,7 +24,37 @@ struct fs_selector {
 	const struct fs_conf_select *sel;
 	unsigned roles;
 	xmlXPathCompExprPtr xpath;
+	xmlDocPtr view;			/* the document an entity is seen in */
 };
+
+/*
+ * Whether the brackets and parentheses of x balance outside its string
+ * literals: libxml2 2.9 compiles "true(" and "not(" without complaint.
+ */
+static int
+balanced(const char *x)
+{
+	char stack[64];
+	size_t depth = 0;
+
+	for (const char *p = x; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\'') {
+			const char *q = strchr(p + 1, *p);
+
+			if (q == NULL)
+				return 0;
+			p = q;
+		} else if (*p == '(' || *p == '[') {
+			if (depth == sizeof(stack))
+				return 0;
+			stack[depth++] = *p == '(' ? ')' : ']';
+		} else if (*p == ')' || *p == ']') {
+			if (depth == 0 || stack[--depth] != *p)
+				return 0;
+		}
+	}
+	return depth == 0;
+}
 
 static const struct {
 	const char *name;
@@ -58,11 +88,17 @@ fs_selector_new(const struct fs_conf_select *sel, struct fs_selector **out,
 		}
 		s->roles |= role_names[j].bit;
 	}
-	if (sel->xpath != NULL &&
-	    (s->xpath = xmlXPathCompile(BAD_CAST sel->xpath)) == NULL) {
+	if (sel->xpath != NULL && (!balanced(sel->xpath) ||
+	    (s->xpath = xmlXPathCompile(BAD_CAST sel->xpath)) == NULL)) {
 		free(s);
 		return fs_err_set(err, FS_EUSAGE, "select: xpath '%s' is not a "
 		    "valid XPath 1.0 expression", sel->xpath);
+	}
+	if (sel->xpath != NULL && (s->view = xmlNewDoc(BAD_CAST "1.0")) ==
+	    NULL) {
+		xmlXPathFreeCompExpr(s->xpath);
+		free(s);
+		return fs_err_nomem(err, "selecting");
 	}
 	*out = s;
 	return FS_OK;
@@ -74,6 +110,10 @@ fs_selector_free(struct fs_selector *s)
 	if (s == NULL)
 		return;
 	xmlXPathFreeCompExpr(s->xpath);
+	if (s->view != NULL) {
+		s->view->children = s->view->last = NULL;
+		xmlFreeDoc(s->view);
+	}
 	free(s);
 }
 
@@ -82,6 +122,24 @@ in_list(const struct fs_conf_list *l, const char *v)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->v[i], v) == 0)
+			return 1;
+	return 0;
+}
+
+/* The same for a value with white space around it (anyURI collapses). */
+static int
+in_list_trimmed(const struct fs_conf_list *l, const char *v)
+{
+	size_t n;
+
+	while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r')
+		v++;
+	n = strlen(v);
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' ||
+	    v[n - 1] == '\n' || v[n - 1] == '\r'))
+		n--;
+	for (size_t i = 0; i < l->n; i++)
+		if (strlen(l->v[i]) == n && strncmp(l->v[i], v, n) == 0)
 			return 1;
 	return 0;
 }
@@ -118,7 +176,7 @@ has_attribute(xmlNodePtr e, const char *name, const struct fs_conf_list *l)
 				if (!fs_md_is(v, NS_SAML, "AttributeValue"))
 					continue;
 				text = xmlNodeGetContent(v);
-				hit = text != NULL && in_list(l,
+				hit = text != NULL && in_list_trimmed(l,
 				    (const char *)text);
 				xmlFree(text);
 				if (hit)
@@ -155,22 +213,33 @@ static const char *const xpath_ns[][2] = {
 	{ "remd", "http://refeds.org/metadata" },
 };
 
+/*
+ * The XPath sees the entity as the document element of a document of its
+ * own, as rules do: "/" and "//" reach the entity and nothing else.  The
+ * entity stays in its own document; only its parent pointer is lent to
+ * the view while the expression runs.
+ */
 static int
 xpath_match(const struct fs_selector *s, xmlNodePtr e, fs_err *err)
 {
 	xmlXPathContextPtr c;
 	xmlXPathObjectPtr o;
+	xmlNodePtr parent = e->parent;
 	int r;
 
-	if ((c = xmlXPathNewContext(e->doc)) == NULL) {
+	if ((c = xmlXPathNewContext(s->view)) == NULL) {
 		fs_err_nomem(err, "selecting");
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof(xpath_ns) / sizeof(xpath_ns[0]); i++)
 		xmlXPathRegisterNs(c, BAD_CAST xpath_ns[i][0],
 		    BAD_CAST xpath_ns[i][1]);
+	s->view->children = s->view->last = e;
+	e->parent = (xmlNodePtr)s->view;
 	c->node = e;
 	o = xmlXPathCompiledEval(s->xpath, c);
+	e->parent = parent;
+	s->view->children = s->view->last = NULL;
 	xmlXPathFreeContext(c);
 	if (o == NULL) {
 		fs_err_set(err, FS_EUSAGE, "select: xpath '%s' cannot be "

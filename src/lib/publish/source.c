@@ -64,9 +64,13 @@ bad_entity_id(const char *id)
 	return NULL;
 }
 
-/* Remove the ds:Signature children of n; how many there were. */
+/*
+ * Remove the ds:Signature children of n, and with depth those of its
+ * child elements (the role and affiliation descriptors, where the schema
+ * allows signatures too); how many there were.
+ */
 static int
-strip_signatures(xmlNodePtr n)
+strip_signatures_at(xmlNodePtr n, int depth)
 {
 	xmlNodePtr c, next;
 	int count = 0;
@@ -77,9 +81,17 @@ strip_signatures(xmlNodePtr n)
 			xmlUnlinkNode(c);
 			xmlFreeNode(c);
 			count++;
+		} else if (depth > 0 && c->type == XML_ELEMENT_NODE) {
+			count += strip_signatures_at(c, depth - 1);
 		}
 	}
 	return count;
+}
+
+static int
+strip_signatures(xmlNodePtr n)
+{
+	return strip_signatures_at(n, 0);
 }
 
 /* The entity's mdrpi:RegistrationInfo, or NULL. */
@@ -219,7 +231,7 @@ take_entity(struct take *t, xmlNodePtr e, time_t vu, fs_err *err)
 		xmlFree(id);
 		return rc;
 	}
-	if ((n = strip_signatures(e)) > 0) {
+	if ((n = strip_signatures_at(e, 1)) > 0) {
 		fs_report_finding(t->rep, FS_LEVEL_INFO, "signature",
 		    (const char *)id, sname, t->path, line, "%d signature%s on "
 		    "the entity removed: fedsign did not verify %s, and the "
@@ -283,8 +295,18 @@ walk(struct take *t, xmlNodePtr group, time_t vu, fs_err *err)
 	time_t own;
 	int rc;
 
-	if (fs_md_valid_until(group, &own) == 1 && (vu == 0 || own < vu))
-		vu = own;
+	switch (fs_md_valid_until(group, &own)) {
+	case 1:
+		if (vu == 0 || own < vu)
+			vu = own;
+		break;
+	case -1:
+		fs_report_finding(t->rep, FS_LEVEL_ERROR, "validity", NULL,
+		    t->s->conf->name, t->path, (unsigned long)xmlGetLineNo(group),
+		    "an EntitiesDescriptor's validUntil is not a valid "
+		    "dateTime; the entities in it are left out");
+		return FS_OK;
+	}
 	for (c = fs_md_first_element(group); c != NULL; c = next) {
 		next = fs_md_next_element(c);
 		if (fs_md_is(c, FS_NS_MD, "EntityDescriptor"))
