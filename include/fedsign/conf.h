@@ -60,6 +60,22 @@ struct fs_conf_feed {
 	unsigned line;
 };
 
+/* mdq: per-entity documents (draft-young-md-query-saml). */
+struct fs_conf_mdq {
+	int enabled;			/* the section is there */
+	struct fs_conf_list sources;	/* sources: which entities */
+	int64_t validity;		/* validity: per-entity (default 14d) */
+	int64_t resign_window;		/* resign-window: (default validity/4) */
+	int64_t run_interval;		/* run-interval: (default 1h) */
+	int64_t cache_duration;		/* cache-duration: (default the
+					   top-level one) */
+	unsigned sign_workers;		/* sign-workers: 0 auto, else 1..16
+					   (FS_TOKEN_MAX_SESSIONS) */
+	char *aggregate;		/* aggregate: file of the signed
+					   aggregate of them (entities.xml) */
+	unsigned line;
+};
+
 struct fs_conf {
 	char *path;			/* the file it was read from */
 	struct {
@@ -91,6 +107,7 @@ struct fs_conf {
 		int have_max_entity_drop;
 	} safety;
 	unsigned keep_releases;		/* keep-releases: default 5 */
+	struct fs_conf_mdq mdq;		/* mdq: */
 	struct fs_md_limits limits;	/* limits: {max-size, max-depth,
 					   max-attributes} */
 	struct {

@@ -122,6 +122,9 @@ int fs_md_finalise(xmlNodePtr root, const struct fs_md_final *f, fs_err *err);
  */
 int fs_md_save(xmlDocPtr doc, int fd, const char *name, fs_err *err);
 
+/* The same into a fresh buffer (*buf the caller's, NUL-terminated). */
+int fs_md_save_mem(xmlDocPtr doc, char **buf, size_t *len, fs_err *err);
+
 /* Allocation failures libxml2 met on this thread so far. */
 unsigned long fs_md_alloc_failures(void);
 

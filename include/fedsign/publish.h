@@ -46,7 +46,13 @@ struct fs_publish_opts {
 	int force;			/* override the entity-drop valve */
 	time_t now;			/* 0: time(NULL) */
 	const struct fs_p11_hooks *hooks;	/* PINs, the call watchdog */
-	const char *ca_file;		/* extra CA bundle for url: sources */
+	const char *ca_file;		/* CA certificates for https:// sources
+					   instead of the system's */
+	/* Progress of long work ("entities": done of total signed), from
+	 * any thread; may be NULL. */
+	void (*progress)(void *ctx, const char *what, size_t done,
+	    size_t total);
+	void *progress_ctx;
 };
 
 /*

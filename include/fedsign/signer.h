@@ -79,6 +79,13 @@ const fs_err *fs_signer_cert_problem(const fs_signer *s);
  */
 int fs_signer_set_cert(fs_signer *s, X509 *cert, fs_err *err);
 
+/*
+ * How many signatures may be made at once: the sessions the token allows
+ * (up to the max_sessions it was opened with), or FS_TOKEN_MAX_SESSIONS
+ * for a key file.  Threads beyond that wait for a session.
+ */
+unsigned fs_signer_parallel(const fs_signer *s);
+
 /* Whether signatures go through a token (1) or a key file (0). */
 int fs_signer_is_token(const fs_signer *s);
 

@@ -52,7 +52,11 @@ struct ctx {
 static const char *const top_keys[] = {
 	"signing", "publish-dir", "state-dir", "validity", "cache-duration",
 	"resign-window", "publisher", "sources", "checks", "feeds", "safety",
-	"keep-releases", "limits", "fetch", NULL
+	"keep-releases", "limits", "fetch", "mdq", NULL
+};
+static const char *const mdq_keys[] = {
+	"sources", "validity", "resign-window", "run-interval",
+	"cache-duration", "sign-workers", "aggregate", NULL
 };
 static const char *const signing_keys[] = {
 	"key", "key-file", "cert", "module", "alg", "digest", NULL
@@ -1140,6 +1144,85 @@ load_limits(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	    &c->safety.max_entity_drop, &c->safety.have_max_entity_drop);
 }
 
+/* mdq: per-entity documents; after sources and feeds. */
+static int
+load_mdq(struct ctx *cx, struct fs_conf *c, const struct node *top)
+{
+	struct fs_conf_mdq *q = &c->mdq;
+	const struct node *m, *sv, *vn, *rn, *in, *cn, *wn, *an;
+	struct fs_conf_feed f = { 0 };
+	char a[32], b[32];
+	int rc;
+
+	if ((rc = opt_map(cx, top, "mdq", "in mdq:", mdq_keys, &m)) != FS_OK ||
+	    m == NULL)
+		return rc;
+	q->enabled = 1;
+	q->line = m->line;
+	q->validity = 14 * 86400;
+	q->run_interval = 3600;
+	q->cache_duration = c->cache_duration;
+	if ((rc = opt_list(cx, m, "sources", 0, &q->sources, &sv)) != FS_OK ||
+	    (rc = opt_duration(cx, m, "validity", &q->validity, &vn)) !=
+	    FS_OK ||
+	    (rc = opt_duration(cx, m, "resign-window", &q->resign_window,
+	    &rn)) != FS_OK ||
+	    (rc = opt_duration(cx, m, "run-interval", &q->run_interval,
+	    &in)) != FS_OK ||
+	    (rc = opt_duration(cx, m, "cache-duration", &q->cache_duration,
+	    &cn)) != FS_OK ||
+	    (rc = opt_str(cx, m, "aggregate", &q->aggregate)) != FS_OK)
+		return rc;
+	if (sv == NULL)
+		return bad(cx, m->line, "mdq: has no 'sources:': list the "
+		    "sources whose entities get documents of their own "
+		    "(sources: [members])");
+	f.file = "mdq";
+	f.sources = q->sources;
+	if ((rc = check_feed_sources(cx, c, &f, sv)) != FS_OK)
+		return rc;
+	if ((wn = val(m, "sign-workers")) != NULL) {
+		if (wn->kind == N_SCALAR && strcmp(wn->s, "auto") == 0)
+			q->sign_workers = 0;
+		else if ((rc = opt_uint(cx, m, "sign-workers", 1,
+		    16, &q->sign_workers)) != FS_OK)
+			return rc;
+	}
+	if (rn == NULL)
+		q->resign_window = q->validity / 4;
+	fs_duration_format(q->validity, a, sizeof(a));
+	fs_duration_format(q->resign_window, b, sizeof(b));
+	if (q->resign_window * 2 > q->validity)
+		return bad(cx, rn ? rn->line : m->line, "mdq: resign-window "
+		    "%s is more than half the validity %s: entities would be "
+		    "signed again soon after they are signed; make it at most "
+		    "half (the default is a quarter)", b, a);
+	if (q->run_interval * 2 > q->resign_window)
+		return bad(cx, in ? in->line : m->line, "mdq: run-interval is "
+		    "more than half the resign-window %s: renewals could not "
+		    "be spread over runs; run more often or widen the "
+		    "window", b);
+	if (q->cache_duration != 0 && q->cache_duration >= q->validity)
+		return bad(cx, cn ? cn->line : m->line, "mdq: cache-duration "
+		    "is not shorter than the validity %s: consumers would "
+		    "keep documents past their validUntil; make it shorter "
+		    "(were the two swapped?)", a);
+	if (q->aggregate == NULL && (rc = dup_str(cx, "entities.xml",
+	    &q->aggregate)) != FS_OK)
+		return rc;
+	if ((an = val(m, "aggregate")) != NULL &&
+	    (rc = check_feed_file(cx, an)) != FS_OK)
+		return rc;
+	for (size_t i = 0; i < c->nfeeds; i++)
+		if (strcmp(c->feeds[i].file, q->aggregate) == 0 ||
+		    strcmp(c->feeds[i].file, "entities") == 0)
+			return bad(cx, c->feeds[i].line, "feed file '%s' is "
+			    "where mdq: publishes (%s, entities/): name the "
+			    "feed otherwise", c->feeds[i].file, q->aggregate);
+	(void)vn;
+	return FS_OK;
+}
+
 /* The whole file, key by key, in an order where defaults come first. */
 static int
 load_top(struct ctx *cx, struct fs_conf *c, const struct node *top)
@@ -1196,7 +1279,7 @@ load_top(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	for (size_t i = 0; i < seq->n; i++)
 		if ((rc = load_feed(cx, c, i, seq->kid[i], vn, cn)) != FS_OK)
 			return rc;
-	return FS_OK;
+	return load_mdq(cx, c, top);
 }
 
 /* The folder of the file's real path (the current one for "-"). */
@@ -1309,5 +1392,7 @@ fs_conf_free(struct fs_conf *c)
 		select_free(&c->feeds[i].select);
 	}
 	free(c->feeds);
+	list_free(&c->mdq.sources);
+	free(c->mdq.aggregate);
 	free(c);
 }

@@ -88,3 +88,68 @@ fs_md_save(xmlDocPtr doc, int fd, const char *name, fs_err *err)
 		return fs_err_set(err, FS_EIO, "cannot write '%s'", name);
 	return FS_OK;
 }
+
+struct mem {
+	char *buf;
+	size_t used, cap;
+	int failed;
+};
+
+static int
+mem_write(void *ctx, const char *b, int len)
+{
+	struct mem *m = ctx;
+	size_t n = (size_t)len;
+
+	if (m->failed)
+		return -1;
+	if (m->used + n + 1 > m->cap) {
+		size_t cap = m->cap ? m->cap : 8192;
+		char *p;
+
+		while (cap < m->used + n + 1)
+			cap *= 2;
+		if ((p = realloc(m->buf, cap)) == NULL) {
+			m->failed = 1;
+			return -1;
+		}
+		m->buf = p;
+		m->cap = cap;
+	}
+	memcpy(m->buf + m->used, b, n);
+	m->used += n;
+	m->buf[m->used] = '\0';
+	return len;
+}
+
+static int
+mem_close(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+int
+fs_md_save_mem(xmlDocPtr doc, char **buf, size_t *len, fs_err *err)
+{
+	struct mem m = { NULL, 0, 0, 0 };
+	unsigned long failures = fs_md_alloc_failures();
+	xmlSaveCtxtPtr s;
+	long r;
+	int c;
+
+	*buf = NULL;
+	*len = 0;
+	if ((s = xmlSaveToIO(mem_write, mem_close, &m, "UTF-8", 0)) == NULL)
+		return fs_err_nomem(err, "serialising");
+	r = xmlSaveDoc(s, doc);
+	c = xmlSaveClose(s);
+	if (m.failed || fs_md_alloc_failures() != failures || r < 0 || c < 0 ||
+	    m.buf == NULL) {
+		free(m.buf);
+		return fs_err_nomem(err, "while serialising");
+	}
+	*buf = m.buf;
+	*len = m.used;
+	return FS_OK;
+}

@@ -52,6 +52,11 @@ struct run {
 	json_t *next;			/* this one's */
 	struct fs_release rel;
 	fs_signer *signer;
+	const struct fs_conf_feed *feeds;	/* the configured ones, and the
+						   mdq: aggregate */
+	size_t nfeeds;
+	struct fs_conf_feed *all_feeds;	/* owned when mdq: adds one */
+	struct fs_mdq *mdq;
 	char refusal[1024];		/* why the run refuses, or "" */
 };
 
@@ -88,6 +93,19 @@ fp_file(struct run *r, const char *tag, const char *path, fs_err *err)
 		return rc;
 	fp_add(r, tag, path, strlen(path));
 	fp_add(r, "sha256", h, sizeof(h));
+	return FS_OK;
+}
+
+/* Only what path holds: a download is the same wherever it was kept. */
+static int
+fp_content(struct run *r, const char *tag, const char *path, fs_err *err)
+{
+	unsigned char h[32];
+	int rc;
+
+	if ((rc = fs_file_sha256(path, h, err)) != FS_OK)
+		return rc;
+	fp_add(r, tag, h, sizeof(h));
 	return FS_OK;
 }
 
@@ -190,9 +208,16 @@ gather_files(struct run *r, struct fs_source *s, glob_t *g, fs_err *err)
 
 		if (gr == GLOB_NOMATCH)
 			continue;
+		if (gr == GLOB_ABORTED) {
+			/* A folder that is not there: no files, like an
+			 * empty one; required: decides what that means. */
+			json_object_set_new(s->rep, "reason", json_pack(
+			    "s++", "cannot read the folder of '",
+			    s->conf->files.v[i], "'"));
+			continue;
+		}
 		if (gr != 0)
-			return fs_err_set(err, FS_EIO, "source %s: cannot read "
-			    "'%s'", s->conf->name, s->conf->files.v[i]);
+			return fs_err_nomem(err, "listing source files");
 		flags = GLOB_APPEND;
 	}
 	if (g->gl_pathc == 0)
@@ -322,7 +347,7 @@ gather_url(struct run *r, struct fs_source *s, struct remote *rm,
 	}
 	json_object_set_new(s->rep, "fetchSeconds", json_real(res.seconds));
 	if (rm->candidate[0] != '\0')
-		return fp_file(r, "remote", rm->candidate, err);
+		return fp_content(r, "remote", rm->candidate, err);
 	return FS_OK;
 }
 
@@ -728,6 +753,11 @@ open_signer(struct run *r, fs_err *err)
 {
 	struct fs_token_opts to = { r->conf->signing.module, 0, 0,
 	    r->o->hooks };
+	unsigned workers = r->conf->mdq.sign_workers;
+
+	/* Several sessions when entities are to be signed in parallel. */
+	if (r->mdq != NULL && fs_mdq_to_sign(r->mdq) > 0)
+		to.max_sessions = workers ? workers : fs_cpus();
 	X509 *cert = NULL;
 	int rc;
 
@@ -829,8 +859,9 @@ read_sources(struct run *r, int *unchanged, fs_err *err)
 			if (globs[i].gl_pathc == 0) {
 				json_object_set_new(s->rep, "status",
 				    json_string("missing"));
-				json_object_set_new(s->rep, "reason",
-				    json_string("no file matches"));
+				if (json_object_get(s->rep, "reason") == NULL)
+					json_object_set_new(s->rep, "reason",
+					    json_string("no file matches"));
 			} else {
 				json_object_set_new(s->rep, "status",
 				    json_string("read"));
@@ -892,11 +923,24 @@ still_good(struct run *r)
 	if (rel == NULL || fs_release_current(r->conf->publish_dir, cur,
 	    sizeof(cur)) == -1 || strcmp(cur, rel) != 0)
 		return 0;
-	for (size_t i = 0; i < r->conf->nfeeds; i++)
-		if (json_object_get(feeds, r->conf->feeds[i].file) == NULL)
+	for (size_t i = 0; i < r->nfeeds; i++)
+		if (json_object_get(feeds, r->feeds[i].file) == NULL)
 			return 0;
-	if (json_object_size(feeds) != r->conf->nfeeds)
+	if (json_object_size(feeds) != r->nfeeds)
 		return 0;
+	if (r->conf->mdq.enabled) {
+		json_int_t next = json_integer_value(json_object_get(r->prev,
+		    "mdqNextRenewal"));
+
+		if (json_object_get(r->prev, "mdqNextRenewal") == NULL ||
+		    (next != 0 && (time_t)next <= r->now))
+			return 0;
+		if (fs_path_fmt(path, sizeof(path), NULL,
+		    "%s/releases/%s/entities/index.json",
+		    r->conf->publish_dir, rel) != FS_OK ||
+		    access(path, R_OK) != 0)
+			return 0;
+	}
 	json_object_foreach(feeds, file, v) {
 		time_t vu = (time_t)json_integer_value(json_object_get(v,
 		    "validUntil"));
@@ -943,8 +987,8 @@ build_feeds(struct run *r, struct feed_state *fs, fs_err *err)
 	struct timespec t0;
 	int rc;
 
-	for (size_t i = 0; i < r->conf->nfeeds; i++) {
-		fs[i].conf = &r->conf->feeds[i];
+	for (size_t i = 0; i < r->nfeeds; i++) {
+		fs[i].conf = &r->feeds[i];
 		if ((fs[i].rep = json_pack("{s:s,s:s?}", "file",
 		    fs[i].conf->file, "name", fs[i].conf->name)) == NULL)
 			return fs_err_nomem(err, "building feeds");
@@ -959,9 +1003,27 @@ build_feeds(struct run *r, struct feed_state *fs, fs_err *err)
 	if (r->refusal[0] != '\0')
 		return FS_OK;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!r->o->dry_run && (rc = open_signer(r, err)) != FS_OK)
+	if (r->o->dry_run)
+		goto feeds;
+	if ((rc = open_signer(r, err)) != FS_OK)
 		return rc;
-	for (size_t i = 0; i < r->conf->nfeeds && r->refusal[0] == '\0'; i++) {
+	if (r->mdq != NULL) {
+		struct timespec t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((rc = fs_mdq_signer(r->mdq, fs_signer_pubkey(r->signer),
+		    err)) != FS_OK)
+			return rc;
+		fs_mdq_check_cache(r->mdq);
+		if ((rc = fs_mdq_sign(r->mdq, r->signer, err)) != FS_OK)
+			return rc;
+		if ((rc = fs_mdq_write(r->mdq, r->rel.building, err)) != FS_OK)
+			return rc;
+		json_object_set_new(r->rep->timings, "entities",
+		    json_real(fs_elapsed(&t1)));
+	}
+feeds:
+	for (size_t i = 0; i < r->nfeeds && r->refusal[0] == '\0'; i++) {
 		feed_id(r, &fs[i]);
 		if ((rc = write_feed(r, &fs[i], err)) != FS_OK)
 			return rc;
@@ -989,7 +1051,7 @@ save_state(struct run *r, struct feed_state *fs, fs_err *err)
 	json_object_set_new(r->next, "fingerprint", json_string(hex));
 	json_object_set_new(r->next, "release", json_string(r->rel.id));
 	fs_report_set_time(r->next, "published", r->now);
-	for (size_t i = 0; i < r->conf->nfeeds; i++) {
+	for (size_t i = 0; i < r->nfeeds; i++) {
 		if ((ids = json_array()) == NULL) {
 			json_decref(feeds);
 			return fs_err_nomem(err, "writing the state");
@@ -1003,6 +1065,9 @@ save_state(struct run *r, struct feed_state *fs, fs_err *err)
 		    fs[i].bounded, "entityIDs", ids));
 	}
 	json_object_set_new(r->next, "feeds", feeds);
+	if (r->mdq != NULL)
+		json_object_set_new(r->next, "mdqNextRenewal",
+		    json_integer((json_int_t)fs_mdq_next_renewal(r->mdq)));
 	rc = save_json(state_path(r, "%s", "publication.json"), r->next, err);
 	return rc;
 }
@@ -1026,6 +1091,8 @@ free_run(struct run *r)
 	}
 	free(r->src);
 	fs_signer_free(r->signer);
+	fs_mdq_free(r->mdq);
+	free(r->all_feeds);
 	json_decref(r->seen);
 	json_decref(r->prev);
 	json_decref(r->next);
@@ -1067,9 +1134,23 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	    (r.fp = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(r.fp, EVP_sha256(), NULL) != 1 ||
 	    (r.src = calloc(conf->nsources, sizeof(*r.src))) == NULL ||
-	    (fs = calloc(conf->nfeeds, sizeof(*fs))) == NULL) {
+	    (fs = calloc(conf->nfeeds + 1, sizeof(*fs))) == NULL ||
+	    (conf->mdq.enabled && (r.all_feeds = calloc(conf->nfeeds + 1,
+	    sizeof(*r.all_feeds))) == NULL)) {
 		rc = fs_err_nomem(err, "starting");
 		goto out;
+	}
+	r.feeds = conf->feeds;
+	r.nfeeds = conf->nfeeds;
+	if (conf->mdq.enabled) {
+		/* The aggregate of the MDQ entities, the spec's /entities. */
+		memcpy(r.all_feeds, conf->feeds, conf->nfeeds *
+		    sizeof(*r.all_feeds));
+		r.all_feeds[conf->nfeeds].file = conf->mdq.aggregate;
+		r.all_feeds[conf->nfeeds].sources = conf->mdq.sources;
+		r.all_feeds[conf->nfeeds].line = conf->mdq.line;
+		r.feeds = r.all_feeds;
+		r.nfeeds = conf->nfeeds + 1;
 	}
 	r.prev = load_json(state_path(&r, "%s", "publication.json"));
 	r.nsrc = conf->nsources;
@@ -1139,6 +1220,13 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 		    json_integer((json_int_t)dropped));
 	}
 
+	/* Per-entity documents: what to sign. */
+	if (conf->mdq.enabled) {
+		if ((rc = fs_mdq_plan(conf, o, r.ents.v, r.ents.n, r.now, r.rep,
+		    &r.mdq, err)) != FS_OK)
+			goto out;
+	}
+
 	/* Feeds, into a release folder. */
 	if (!o->dry_run && (rc = fs_release_start(&r.rel, conf->publish_dir,
 	    r.now, err)) != FS_OK)
@@ -1154,8 +1242,33 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 		rc = FS_OK;
 		goto out;
 	}
+	/* Everything written, the cache too, on disk before the switch. */
+	if (syncfs(r.rel.dirfd) == -1) {
+		rc = fs_err_set(err, FS_EIO, "cannot sync '%s' to disk: %s",
+		    r.rel.releases, strerror(errno));
+		goto out;
+	}
+	if (r.mdq != NULL) {
+		int sfd = open(conf->state_dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
+
+		if (sfd == -1 || syncfs(sfd) == -1) {
+			rc = fs_err_set(err, FS_EIO, "cannot sync '%s' to disk: "
+			    "%s", conf->state_dir, strerror(errno));
+			if (sfd != -1)
+				close(sfd);
+			goto out;
+		}
+		close(sfd);
+	}
 	if ((rc = fs_release_commit(&r.rel, conf->keep_releases, err)) != FS_OK)
 		goto out;
+	if (r.mdq != NULL && (rc = fs_mdq_commit(r.mdq, err)) != FS_OK) {
+		fs_report_finding(r.rep, FS_LEVEL_WARN, "state", NULL, NULL,
+		    NULL, 0, "published, but the MDQ state was not saved: %s",
+		    err->msg);
+		rc = FS_OK;
+	}
 	if ((rc = save_state(&r, fs, err)) != FS_OK) {
 		fs_report_finding(r.rep, FS_LEVEL_WARN, "state", NULL, NULL,
 		    NULL, 0, "published, but the state was not saved: %s",
@@ -1170,6 +1283,21 @@ refused:
 	rc = fs_err_set(err, FS_ENOTVALID, "%s; nothing published was "
 	    "changed", r.refusal);
 out:
+	if (r.mdq != NULL)
+		fs_mdq_report(r.mdq, r.rep->root);
+	{
+		json_int_t feeds_signed = 0, ents = json_integer_value(
+		    json_object_get(json_object_get(r.rep->root, "mdq"),
+		    "signatures"));
+		size_t i;
+		json_t *f;
+
+		json_array_foreach(r.rep->feeds, i, f)
+			feeds_signed += json_integer_value(json_object_get(f,
+			    "signatures"));
+		json_object_set_new(r.rep->root, "signatures", json_pack(
+		    "{s:I,s:I}", "feeds", feeds_signed, "entities", ents));
+	}
 	fs_release_end(&r.rel);
 	if (rc != FS_OK && json_object_get(r.rep->root, "outcome") == NULL) {
 		fs_report_set(r.rep, "outcome", "failed");
@@ -1185,7 +1313,7 @@ out:
 		    "last-report.json"), &e);
 		close(lock);
 	}
-	for (size_t i = 0; fs != NULL && i < conf->nfeeds; i++) {
+	for (size_t i = 0; fs != NULL && i < r.nfeeds; i++) {
 		free(fs[i].members);
 		json_decref(fs[i].rep);
 	}

@@ -10,6 +10,7 @@
 
 #include "fedsign/conf.h"
 #include "fedsign/publish.h"
+#include "fedsign/signer.h"
 
 /* Roles an entity has (a bit each). */
 enum {
@@ -151,5 +152,46 @@ void fs_selector_free(struct fs_selector *s);
 /* 1 when e is selected (all keys given hold), 0 when not, -1 on error. */
 int fs_selector_match(const struct fs_selector *s, const struct fs_entity *e,
     fs_err *err);
+
+/* --- per-entity documents (mdq.c) ---------------------------------------- */
+
+struct fs_mdq;
+
+/*
+ * Which of entities [0, n) get documents of their own (not dropped, from
+ * mdq: sources) and which of those must be signed this run: the plan,
+ * from the signing cache in state-dir/mdq.
+ */
+int fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
+    struct fs_entity *ents, size_t n, time_t now, fs_report *rep,
+    struct fs_mdq **out, fs_err *err);
+
+/* How many documents the plan signs. */
+size_t fs_mdq_to_sign(const struct fs_mdq *q);
+
+/* The signer's key: another than the cache's makes every entity one to
+ * sign; remembered for the next run. */
+int fs_mdq_signer(struct fs_mdq *q, EVP_PKEY *pub, fs_err *err);
+
+/* Cache files whose bytes do not match their name are signed again. */
+void fs_mdq_check_cache(struct fs_mdq *q);
+
+/* Sign what the plan says, on as many sessions as the token allows; each
+ * document enters the cache as soon as it is signed. */
+int fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err);
+
+/* release_dir/entities/: one file per entity and index.json. */
+int fs_mdq_write(struct fs_mdq *q, const char *release_dir, fs_err *err);
+
+/* After the switch: the state for the next run; unused cache files go. */
+int fs_mdq_commit(struct fs_mdq *q, fs_err *err);
+
+/* When renewals fall due next (0: none), for the unchanged fast path. */
+time_t fs_mdq_next_renewal(const struct fs_mdq *q);
+
+/* The "mdq" object of the report. */
+void fs_mdq_report(const struct fs_mdq *q, json_t *rep);
+
+void fs_mdq_free(struct fs_mdq *q);
 
 #endif

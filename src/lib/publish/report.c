@@ -207,6 +207,22 @@ fs_report_summary(const fs_report *r, void (*line)(void *, const char *),
 		    str(o, "validUntil"));
 		line(ctx, buf);
 	}
+	if ((o = json_object_get(r->root, "mdq")) != NULL) {
+		snprintf(buf, sizeof(buf), "mdq: %lld entities (%lld new, %lld "
+		    "changed, %lld unchanged, %lld removed), %lld signatures "
+		    "(%lld renewals)", num(o, "entities"), num(o, "new"),
+		    num(o, "changed"), num(o, "unchanged"), num(o, "removed"),
+		    num(o, "signatures"), num(o, "renewed"));
+		if (json_object_get(o, "signaturesPerSecond") != NULL) {
+			size_t n = strlen(buf);
+
+			snprintf(buf + n, sizeof(buf) - n, " at %.1f/s on %lld "
+			    "session%s", json_real_value(json_object_get(o,
+			    "signaturesPerSecond")), num(o, "workers"),
+			    num(o, "workers") == 1 ? "" : "s");
+		}
+		line(ctx, buf);
+	}
 	snprintf(buf, sizeof(buf), "%lu errors, %lu warnings, %lu notes%s%s",
 	    r->errors, r->warnings, r->infos,
 	    json_object_get(r->root, "outcome") ? "; " : "",

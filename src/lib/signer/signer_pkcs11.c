@@ -182,3 +182,13 @@ fs_signer_open_pkcs11(const char *uri, const struct fs_token_opts *opts,
 	}
 	return wrap(t, k, out, err);
 }
+
+unsigned
+fs_signer_parallel(const fs_signer *s)
+{
+	const struct p11_signer *ps = s->impl;
+
+	if (!s->token)
+		return FS_TOKEN_MAX_SESSIONS;
+	return fs_token_max_sessions(fs_key_token(ps->k));
+}

@@ -1,0 +1,933 @@
+/*
+ * Per-entity documents for MDQ (draft-young-md-query-saml), signed only
+ * when they must be.
+ *
+ * The signing cache, state-dir/mdq/cache/XX/, holds one file per signed
+ * entity document, named KEY.VALIDUNTIL.HASH.xml (XX: KEY's first byte):
+ * KEY is the SHA-256 of
+ * the entity's content digest (exclusive c14n without its Signature, ID
+ * and validUntil) and of what else goes into the document
+ * (cacheDuration, algorithms), VALIDUNTIL the document's validUntil in
+ * seconds, HASH the first 128 bits of the SHA-256 of the file's bytes.
+ * A file is written as soon as its document is signed, so a run killed
+ * at any point loses no signature but the ones in flight, and the next
+ * run finds the others.  A file whose bytes do not match its name (cut
+ * short by a kill, or by a crash of the machine before the data reached
+ * the disk) is signed again.  Published documents are hard
+ * links to (or, across file systems, copies of) cache files, byte for
+ * byte.
+ *
+ * Which entities are signed: new and changed ones, always; unchanged
+ * ones whose document comes within resign-window of its validUntil, at
+ * most ceil(N x run-interval / resign-window) a run, soonest expiry
+ * first, and beyond that budget every one that would otherwise have
+ * less than resign-window / 2 left before the next run.  Each signature
+ * gets validUntil = now + validity less a share of the window fixed per
+ * entity (from its entityID), so that what a first run signs at once
+ * comes up for renewal spread over the window, not all in one run.
+ */
+#include "publish/publish_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "fedsign/dsig.h"
+#include "fedsign/file.h"
+#include "fedsign/md.h"
+#include "fedsign/signer.h"
+#include "fedsign/util.h"
+#include "publish/release.h"
+
+#define CACHE_VERSION "fedsign-mdq-1"
+#define DOC_MODE 0644
+
+enum action { KEEP, SIGN_NEW, SIGN_CHANGED, RENEW };
+
+/* A file of the cache, by its name. */
+struct cached {
+	unsigned char key[32];
+	time_t valid_until;
+	unsigned char hash[16];
+	char name[128];
+	int used;			/* referenced by this run */
+};
+
+struct item {
+	struct fs_entity *e;
+	unsigned char key[32];
+	char file[48];			/* {sha1}hex */
+	struct cached *c;		/* its cache file, NULL when none */
+	enum action action;
+	time_t valid_until;		/* of the document published */
+	int bounded;			/* validUntil set by what it came with */
+	char new_name[128];		/* the cache file this run made */
+};
+
+struct fs_mdq {
+	const struct fs_conf *conf;
+	const struct fs_conf_mdq *mc;
+	fs_report *rep;
+	time_t now;
+	char dir[4096];			/* state-dir/mdq */
+	char cache[4200];		/* state-dir/mdq/cache */
+	struct cached *cv;
+	size_t cn;
+	struct item *v;
+	size_t n;
+	json_t *prev;			/* state-dir/mdq/entities.json */
+	size_t counts[4];		/* by action */
+	size_t removed, signed_now, bounded_short;
+	double sign_seconds;
+	unsigned workers;
+	const struct fs_publish_opts *o;
+};
+
+static void
+hex(const unsigned char *b, size_t n, char *out)
+{
+	fs_hex(b, n, out, 2 * n + 1);
+}
+
+static int
+unhex(const char *s, size_t n, unsigned char *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = 0;
+
+		for (int k = 0; k < 2; k++) {
+			char c = s[2 * i + k];
+
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v |= (unsigned)(c - 'a' + 10);
+			else
+				return -1;
+		}
+		out[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+/* KEY.VALIDUNTIL.HASH.xml */
+static int
+parse_name(const char *name, struct cached *c)
+{
+	const char *p = name, *dot;
+	char *end;
+	long long vu;
+
+	if (strlen(name) >= sizeof(c->name) || unhex(p, 32, c->key) != 0 ||
+	    p[64] != '.')
+		return -1;
+	p += 65;
+	if ((dot = strchr(p, '.')) == NULL || dot == p)
+		return -1;
+	errno = 0;
+	vu = strtoll(p, &end, 10);
+	if (errno != 0 || end != dot || vu <= 0)
+		return -1;
+	p = dot + 1;
+	if (unhex(p, 16, c->hash) != 0 || strcmp(p + 32, ".xml") != 0)
+		return -1;
+	c->valid_until = (time_t)vu;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	return 0;
+}
+
+static int
+by_key(const void *a, const void *b)
+{
+	const struct cached *x = a, *y = b;
+	int c = memcmp(x->key, y->key, 32);
+
+	if (c != 0)
+		return c;
+	/* The latest validUntil first. */
+	return x->valid_until > y->valid_until ? -1 :
+	    x->valid_until < y->valid_until;
+}
+
+/* Where the cache file name lives: a folder per first byte of its key,
+ * so that threads adding files do not all wait for one folder's lock. */
+static void
+cache_path(const struct fs_mdq *q, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%.2s/%s", q->cache, name, name);
+}
+
+static int
+add_cached(struct fs_mdq *q, const struct cached *c, size_t *cap,
+    fs_err *err)
+{
+	if (q->cn == *cap) {
+		struct cached *more;
+
+		*cap = *cap ? *cap * 2 : 1024;
+		if ((more = realloc(q->cv, *cap * sizeof(*more))) == NULL)
+			return fs_err_nomem(err, "reading the MDQ cache");
+		q->cv = more;
+	}
+	q->cv[q->cn++] = *c;
+	return FS_OK;
+}
+
+/*
+ * The cache's files.  A file a killed run was writing is there under
+ * its final name, but its bytes do not match the name: intact() finds
+ * it out before it is used.
+ */
+static int
+load_cache(struct fs_mdq *q, fs_err *err)
+{
+	struct dirent *de;
+	size_t cap = 0;
+	char sub[4300];
+	DIR *d;
+	int rc;
+
+	for (unsigned b = 0; b < 256; b++) {
+		snprintf(sub, sizeof(sub), "%s/%02x", q->cache, b);
+		if ((rc = fs_mkdirs(sub, 0700, err)) != FS_OK)
+			return rc;
+		if ((d = opendir(sub)) == NULL)
+			return fs_err_set(err, FS_EIO, "cannot read '%s': %s",
+			    sub, strerror(errno));
+		while ((de = readdir(d)) != NULL) {
+			struct cached c = { 0 };
+
+			if (parse_name(de->d_name, &c) != 0 ||
+			    c.key[0] != b)
+				continue;
+			if ((rc = add_cached(q, &c, &cap, err)) != FS_OK) {
+				closedir(d);
+				return rc;
+			}
+		}
+		closedir(d);
+	}
+	if (q->cn > 1)
+		qsort(q->cv, q->cn, sizeof(*q->cv), by_key);
+	return FS_OK;
+}
+
+static struct cached *
+find_cached(struct fs_mdq *q, const unsigned char key[32])
+{
+	size_t lo = 0, hi = q->cn;
+
+	/* The first of its key: the one with the latest validUntil. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(q->cv[mid].key, key, 32) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < q->cn && memcmp(q->cv[lo].key, key, 32) == 0)
+		return &q->cv[lo];
+	return NULL;
+}
+
+/* The cache key: the content and what else the document carries. */
+static void
+cache_key(const struct fs_mdq *q, const struct fs_entity *e,
+    unsigned char out[32])
+{
+	const struct fs_conf *c = q->conf;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char buf[128];
+	unsigned int len;
+
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		/* No digest, no cache: a key that matches nothing. */
+		EVP_MD_CTX_free(md);
+		RAND_bytes(out, 32);
+		return;
+	}
+	EVP_DigestUpdate(md, CACHE_VERSION, sizeof(CACHE_VERSION));
+	EVP_DigestUpdate(md, e->digest, sizeof(e->digest));
+	snprintf(buf, sizeof(buf), "%lld|%s|%s",
+	    (long long)q->mc->cache_duration,
+	    c->signing.alg ? c->signing.alg : "",
+	    c->signing.digest ? c->signing.digest : "");
+	EVP_DigestUpdate(md, buf, strlen(buf) + 1);
+	EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+}
+
+/* The share of the resign window entity e gives up, fixed per entity. */
+static double
+spread_of(const char *entity_id)
+{
+	unsigned char h[32];
+	uint64_t v = 0;
+
+	EVP_Digest(entity_id, strlen(entity_id), h, NULL, EVP_sha256(), NULL);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | h[i];
+	return (double)(v >> 11) / (double)(1ULL << 53);
+}
+
+/*
+ * The validUntil a signature made now would get: now + validity, never
+ * later than what the entity came with, less its share of the window
+ * where there is room for it.
+ */
+static time_t
+target(const struct fs_mdq *q, const struct fs_entity *e, int *bounded)
+{
+	time_t w = (time_t)q->mc->resign_window;
+	time_t base = q->now + (time_t)q->mc->validity, head;
+
+	*bounded = 0;
+	if (e->valid_until != 0 && e->valid_until < base) {
+		base = e->valid_until;
+		*bounded = 1;
+	}
+	if (e->src != NULL && e->src->valid_until != 0 &&
+	    e->src->valid_until < base) {
+		base = e->src->valid_until;
+		*bounded = 1;
+	}
+	head = base - q->now - w;
+	if (head <= 0)
+		return base;
+	return base - (time_t)(spread_of(e->entity_id) *
+	    (double)(head < w ? head : w));
+}
+
+static void
+sha1_file(const char *entity_id, char out[48])
+{
+	unsigned char h[20];
+	char x[41];
+
+	EVP_Digest(entity_id, strlen(entity_id), h, NULL, EVP_sha1(), NULL);
+	hex(h, 20, x);
+	snprintf(out, 48, "{sha1}%s", x);
+}
+
+static int
+by_expiry(const void *a, const void *b)
+{
+	const struct item *x = *(const struct item *const *)a;
+	const struct item *y = *(const struct item *const *)b;
+
+	if (x->c->valid_until != y->c->valid_until)
+		return x->c->valid_until < y->c->valid_until ? -1 : 1;
+	return strcmp(x->e->entity_id, y->e->entity_id);
+}
+
+static int
+in_sources(const struct fs_conf_mdq *mc, const struct fs_entity *e)
+{
+	for (size_t i = 0; i < mc->sources.n; i++)
+		if (strcmp(mc->sources.v[i], e->src->conf->name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Renewals: soonest expiry first, within the budget and the floor. */
+static int
+plan_renewals(struct fs_mdq *q, fs_err *err)
+{
+	time_t w = (time_t)q->mc->resign_window;
+	time_t iv = (time_t)q->mc->run_interval;
+	struct item **cand;
+	size_t nc = 0, budget, taken = 0;
+
+	if ((cand = calloc(q->n + 1, sizeof(*cand))) == NULL)
+		return fs_err_nomem(err, "planning MDQ renewals");
+	for (size_t i = 0; i < q->n; i++) {
+		struct item *it = &q->v[i];
+		int bounded;
+		time_t t;
+
+		if (it->action != KEEP || it->c->valid_until - q->now >= w)
+			continue;
+		t = target(q, it->e, &bounded);
+		/* A new signature must buy at least one run. */
+		if (t - it->c->valid_until >= iv)
+			cand[nc++] = it;
+		else if (it->c->valid_until - q->now < w / 2)
+			q->bounded_short++;
+	}
+	qsort(cand, nc, sizeof(*cand), by_expiry);
+	budget = (size_t)(((uint64_t)q->n * (uint64_t)iv + (uint64_t)w - 1) /
+	    (uint64_t)w);
+	if (budget < 1)
+		budget = 1;
+	for (size_t i = 0; i < nc; i++) {
+		int must = cand[i]->c->valid_until - q->now < w / 2 + iv;
+
+		if (!must && taken >= budget)
+			break;
+		cand[i]->action = RENEW;
+		taken++;
+	}
+	free(cand);
+	return FS_OK;
+}
+
+int
+fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
+    struct fs_entity *ents, size_t n, time_t now, fs_report *rep,
+    struct fs_mdq **out, fs_err *err)
+{
+	struct fs_mdq *q;
+	char path[4300];
+	int rc;
+
+	*out = NULL;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return fs_err_nomem(err, "planning MDQ");
+	q->conf = conf;
+	q->mc = &conf->mdq;
+	q->rep = rep;
+	q->now = now;
+	q->o = o;
+	if ((rc = fs_path_fmt(q->dir, sizeof(q->dir), err, "%s/mdq",
+	    conf->state_dir)) != FS_OK ||
+	    (rc = fs_path_fmt(q->cache, sizeof(q->cache), err, "%s/cache",
+	    q->dir)) != FS_OK ||
+	    (rc = load_cache(q, err)) != FS_OK)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/entities.json", q->dir);
+	q->prev = json_load_file(path, 0, NULL);
+	if ((q->v = calloc(n + 1, sizeof(*q->v))) == NULL) {
+		rc = fs_err_nomem(err, "planning MDQ");
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct fs_entity *e = &ents[i];
+		struct item *it;
+		char kx[65];
+		const char *was;
+
+		if (e->dropped || !e->have_digest || !in_sources(q->mc, e))
+			continue;
+		it = &q->v[q->n++];
+		it->e = e;
+		cache_key(q, e, it->key);
+		sha1_file(e->entity_id, it->file);
+		it->c = find_cached(q, it->key);
+		/* A document that expires before the next run is of no use. */
+		if (it->c != NULL && it->c->valid_until - now <=
+		    (time_t)q->mc->run_interval)
+			it->c = NULL;
+		if (it->c != NULL) {
+			it->action = KEEP;
+			it->valid_until = it->c->valid_until;
+			it->c->used = 1;
+			continue;
+		}
+		hex(it->key, 32, kx);
+		was = json_string_value(json_object_get(json_object_get(
+		    q->prev, e->entity_id), "key"));
+		it->action = was == NULL ? SIGN_NEW : SIGN_CHANGED;
+	}
+	if ((rc = plan_renewals(q, err)) != FS_OK)
+		goto fail;
+	for (size_t i = 0; i < q->n; i++)
+		q->counts[q->v[i].action]++;
+	if (q->prev != NULL) {
+		const char *id;
+		json_t *v;
+
+		json_object_foreach(q->prev, id, v) {
+			size_t i;
+
+			(void)v;
+			for (i = 0; i < q->n; i++)
+				if (strcmp(q->v[i].e->entity_id, id) == 0)
+					break;
+			if (i == q->n)
+				q->removed++;
+		}
+	}
+	*out = q;
+	return FS_OK;
+fail:
+	fs_mdq_free(q);
+	return rc;
+}
+
+size_t
+fs_mdq_to_sign(const struct fs_mdq *q)
+{
+	return q->counts[SIGN_NEW] + q->counts[SIGN_CHANGED] +
+	    q->counts[RENEW];
+}
+
+/*
+ * The key that signed the cache: when the signer's is another, nothing
+ * in the cache is of use.
+ */
+int
+fs_mdq_signer(struct fs_mdq *q, EVP_PKEY *pub, fs_err *err)
+{
+	unsigned char *der = NULL, h[32];
+	char x[65], path[4300], *was = NULL;
+	size_t wlen;
+	fs_err e;
+	int len;
+
+	if ((len = i2d_PUBKEY(pub, &der)) <= 0)
+		return fs_err_set(err, FS_EINTERNAL, "cannot encode the "
+		    "signer's public key");
+	EVP_Digest(der, (size_t)len, h, NULL, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	hex(h, 32, x);
+	snprintf(path, sizeof(path), "%s/signer", q->dir);
+	if (fs_file_read(path, 1024, &was, &wlen, &e) == FS_OK &&
+	    wlen >= 64 && memcmp(was, x, 64) == 0) {
+		free(was);
+		return FS_OK;
+	}
+	free(was);
+	if (q->cn > 0) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < q->n; i++) {
+			struct item *it = &q->v[i];
+
+			if (it->action == KEEP || it->action == RENEW) {
+				q->counts[it->action]--;
+				it->action = SIGN_CHANGED;
+				q->counts[SIGN_CHANGED]++;
+				k++;
+			}
+			it->c = NULL;
+		}
+		for (size_t i = 0; i < q->cn; i++)
+			q->cv[i].used = 0;
+		fs_report_finding(q->rep, FS_LEVEL_INFO, "mdq", NULL, NULL,
+		    NULL, 0, "the signing key is not the one the MDQ cache was "
+		    "signed with: all %zu entity documents are signed again",
+		    k + q->counts[SIGN_NEW]);
+	}
+	return fs_write_file_atomic(path, x, 64, 0600, err);
+}
+
+/* --- signing, on several threads ------------------------------------------ */
+
+struct job {
+	struct fs_mdq *q;
+	fs_signer *signer;
+	EVP_PKEY *pub;
+	struct item **todo;
+	size_t n;
+	size_t next;			/* atomic */
+	size_t done;			/* atomic */
+	pthread_mutex_t lock;
+	int rc;
+	fs_err err;
+};
+
+/*
+ * The signed document into the cache, under the name that says what it
+ * is and what its bytes hash to: no rename, no fsync per file (the run
+ * syncs the file system once before the switch); a file cut short by a
+ * crash does not match its name.
+ */
+static int
+write_cache(struct fs_mdq *q, struct item *it, const char *buf, size_t len,
+    fs_err *err)
+{
+	unsigned char h[32];
+	char kx[65], hx[33], path[4400];
+	int fd, rc, tries = 0;
+
+	EVP_Digest(buf, len, h, NULL, EVP_sha256(), NULL);
+	hex(it->key, 32, kx);
+	hex(h, 16, hx);
+	snprintf(it->new_name, sizeof(it->new_name), "%s.%lld.%s.xml", kx,
+	    (long long)it->valid_until, hx);
+	cache_path(q, it->new_name, path, sizeof(path));
+	while ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, DOC_MODE)) == -1) {
+		/* The same bytes once before, perhaps cut short: replace. */
+		if (errno != EEXIST || tries++ > 0 || unlink(path) == -1)
+			return fs_err_set(err, FS_EIO, "cannot write '%s': %s",
+			    path, strerror(errno));
+	}
+	if (fchmod(fd, DOC_MODE) == -1) {
+		rc = fs_err_set(err, FS_EIO, "cannot set the mode of '%s': %s",
+		    path, strerror(errno));
+		close(fd);
+		(void)unlink(path);
+		return rc;
+	}
+	rc = fs_write_all(fd, buf, len, path, err);
+	if (close(fd) == -1 && rc == FS_OK)
+		rc = fs_err_set(err, FS_EIO, "cannot write '%s': %s", path,
+		    strerror(errno));
+	if (rc != FS_OK)
+		(void)unlink(path);
+	return rc;
+}
+
+static int
+sign_one(struct job *j, struct item *it, fs_err *err)
+{
+	struct fs_mdq *q = j->q;
+	struct fs_md_final fin = { 0 };
+	struct fs_sign_opts so = { 0 };
+	struct fs_verify_opts vo = { 0 };
+	xmlNodePtr copy;
+	xmlDocPtr doc;
+	xmlChar *id;
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	it->valid_until = target(q, it->e, &it->bounded);
+	if ((doc = xmlNewDoc(BAD_CAST "1.0")) == NULL ||
+	    (copy = xmlDocCopyNode(it->e->node, doc, 1)) == NULL) {
+		xmlFreeDoc(doc);
+		return fs_err_nomem(err, "signing an entity");
+	}
+	xmlDocSetRootElement(doc, copy);
+	/* Its own ID, else one from its cache key: the same each time. */
+	if ((id = xmlGetNoNsProp(copy, BAD_CAST "ID")) == NULL) {
+		char kx[65], idv[48];
+
+		hex(it->key, 32, kx);
+		snprintf(idv, sizeof(idv), "_%.40s", kx);
+		if ((rc = fs_md_set_attr(copy, "ID", idv, err)) != FS_OK)
+			goto out;
+	}
+	xmlFree(id);
+	fin.now = q->now;
+	fin.valid_until = it->valid_until;
+	fin.cache_duration = q->mc->cache_duration;
+	if ((rc = fs_md_finalise(copy, &fin, err)) != FS_OK)
+		goto out;
+	if (q->conf->signing.alg != NULL)
+		so.signature = fs_alg_by_name(FS_ALG_SIGNATURE,
+		    q->conf->signing.alg);
+	if (q->conf->signing.digest != NULL)
+		so.digest = fs_alg_by_name(FS_ALG_DIGEST,
+		    q->conf->signing.digest);
+	if ((rc = fs_dsig_sign(doc, j->signer, &so, err)) != FS_OK)
+		goto out;
+	/* What is published must pass the strict verifier. */
+	vo.key = j->pub;
+	vo.now = q->now;
+	if ((rc = fs_dsig_verify(doc, &vo, NULL, err)) != FS_OK) {
+		if (rc == FS_ENOTVALID)
+			fs_err_append(err, "the signed document of %s does not "
+			    "verify", it->e->entity_id);
+		goto out;
+	}
+	if ((rc = fs_md_save_mem(doc, &buf, &len, err)) != FS_OK)
+		goto out;
+	rc = write_cache(q, it, buf, len, err);
+out:
+	free(buf);
+	xmlFreeDoc(doc);
+	return rc;
+}
+
+static void *
+sign_worker(void *arg)
+{
+	struct job *j = arg;
+	size_t i;
+	fs_err err;
+	int rc = FS_OK;
+
+	fs_md_init(NULL);
+	while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n) {
+		if ((rc = sign_one(j, j->todo[i], &err)) != FS_OK)
+			break;
+		i = __atomic_add_fetch(&j->done, 1, __ATOMIC_RELAXED);
+		if (j->q->o->progress != NULL)
+			j->q->o->progress(j->q->o->progress_ctx, "entities", i,
+			    j->n);
+	}
+	if (rc != FS_OK) {
+		pthread_mutex_lock(&j->lock);
+		if (j->rc == FS_OK) {
+			j->rc = rc;
+			j->err = err;
+		}
+		pthread_mutex_unlock(&j->lock);
+		__atomic_store_n(&j->next, j->n, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+int
+fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
+{
+	struct job j = { q, signer, fs_signer_pubkey(signer), NULL, 0, 0, 0,
+	    PTHREAD_MUTEX_INITIALIZER, FS_OK, { 0 } };
+	pthread_t th[FS_TOKEN_MAX_SESSIONS];
+	unsigned want, started = 0;
+	struct timespec t0;
+
+	if ((j.todo = calloc(q->n + 1, sizeof(*j.todo))) == NULL)
+		return fs_err_nomem(err, "signing entities");
+	/* Soonest expiry first: what a killed run signed is what mattered. */
+	for (size_t i = 0; i < q->n; i++)
+		if (q->v[i].action == RENEW)
+			j.todo[j.n++] = &q->v[i];
+	if (j.n > 1)
+		qsort(j.todo, j.n, sizeof(*j.todo), by_expiry);
+	for (size_t i = 0; i < q->n; i++)
+		if (q->v[i].action == SIGN_NEW || q->v[i].action == SIGN_CHANGED)
+			j.todo[j.n++] = &q->v[i];
+	want = q->mc->sign_workers ? q->mc->sign_workers : fs_cpus();
+	if (want > fs_signer_parallel(signer))
+		want = fs_signer_parallel(signer);
+	if (want > FS_TOKEN_MAX_SESSIONS)
+		want = FS_TOKEN_MAX_SESSIONS;
+	if (want > j.n)
+		want = j.n > 0 ? (unsigned)j.n : 1;
+	if (want < 1)
+		want = 1;
+	q->workers = want;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 1; i < want; i++) {
+		if (pthread_create(&th[i], NULL, sign_worker, &j) != 0)
+			break;
+		started++;
+	}
+	sign_worker(&j);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	q->sign_seconds = fs_elapsed(&t0);
+	q->signed_now = j.done;
+	pthread_mutex_destroy(&j.lock);
+	free(j.todo);
+	if (j.rc != FS_OK && err != NULL)
+		*err = j.err;
+	return j.rc;
+}
+
+/* --- the tree ------------------------------------------------------------- */
+
+/* Whether the cache file's bytes are the ones its name promises. */
+static int
+intact(const struct fs_mdq *q, const struct cached *c)
+{
+	unsigned char h[32];
+	char path[4400];
+	fs_err e;
+
+	cache_path(q, c->name, path, sizeof(path));
+	if (fs_file_sha256(path, h, &e) != FS_OK)
+		return 0;
+	return memcmp(h, c->hash, 16) == 0;
+}
+
+/*
+ * Cached documents whose file was damaged are signed again: the run
+ * found them before the tree is written.  Call before fs_mdq_sign.
+ */
+void
+fs_mdq_check_cache(struct fs_mdq *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		struct item *it = &q->v[i];
+
+		if (it->action != KEEP || intact(q, it->c))
+			continue;
+		fs_report_finding(q->rep, FS_LEVEL_WARN, "mdq",
+		    it->e->entity_id, NULL, it->c->name, 0, "the cached "
+		    "document is damaged (its bytes do not match its name): "
+		    "signed again");
+		q->counts[KEEP]--;
+		it->action = SIGN_CHANGED;
+		q->counts[SIGN_CHANGED]++;
+		it->c->used = 0;
+		it->c = NULL;
+	}
+}
+
+static int
+place(const struct fs_mdq *q, const char *name, int dirfd, const char *file,
+    fs_err *err)
+{
+	char from[4400], to[4400];
+
+	cache_path(q, name, from, sizeof(from));
+	if (linkat(AT_FDCWD, from, dirfd, file, 0) == 0)
+		return FS_OK;
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
+	    errno != ENOTSUP)
+		return fs_err_set(err, FS_EIO, "cannot link '%s' into the "
+		    "release: %s", from, strerror(errno));
+	/* Another file system: a copy. */
+	snprintf(to, sizeof(to), "/proc/self/fd/%d/%s", dirfd, file);
+	return fs_file_copy(from, to, DOC_MODE, err);
+}
+
+int
+fs_mdq_write(struct fs_mdq *q, const char *release_dir, fs_err *err)
+{
+	char dir[4200], path[4300];
+	json_t *idx = NULL, *state = NULL;
+	char *text;
+	int fd = -1, rc;
+
+	if ((rc = fs_path_fmt(dir, sizeof(dir), err, "%s/entities",
+	    release_dir)) != FS_OK)
+		return rc;
+	if (mkdir(dir, 0755) == -1)
+		return fs_err_set(err, FS_EIO, "cannot make '%s': %s", dir,
+		    strerror(errno));
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return fs_err_set(err, FS_EIO, "cannot open '%s': %s", dir,
+		    strerror(errno));
+	if ((idx = json_object()) == NULL || (state = json_object()) == NULL) {
+		rc = fs_err_nomem(err, "writing the MDQ tree");
+		goto out;
+	}
+	for (size_t i = 0; i < q->n; i++) {
+		struct item *it = &q->v[i];
+		const char *name = it->c != NULL ? it->c->name : it->new_name;
+		char vu[32], dx[65], kx[65];
+
+		if (name[0] == '\0') {
+			rc = fs_err_set(err, FS_EINTERNAL, "entity %s has no "
+			    "signed document", it->e->entity_id);
+			goto out;
+		}
+		if ((rc = place(q, name, fd, it->file, err)) != FS_OK)
+			goto out;
+		fs_time_format(it->valid_until, vu, sizeof(vu));
+		hex(it->e->digest, 32, dx);
+		hex(it->key, 32, kx);
+		json_object_set_new(idx, it->e->entity_id, json_pack(
+		    "{s:s,s:s,s:s}", "file", it->file, "validUntil", vu,
+		    "digest", dx));
+		json_object_set_new(state, it->e->entity_id, json_pack(
+		    "{s:s,s:s,s:I,s:b}", "key", kx, "cache", name,
+		    "validUntil", (json_int_t)it->valid_until, "bounded",
+		    it->bounded));
+	}
+	if ((text = json_dumps(idx, JSON_INDENT(1) | JSON_SORT_KEYS)) ==
+	    NULL) {
+		rc = fs_err_nomem(err, "writing the MDQ index");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/index.json", dir);
+	rc = fs_write_file_atomic(path, text, strlen(text), DOC_MODE, err);
+	free(text);
+	if (rc != FS_OK)
+		goto out;
+	/* Kept for fs_mdq_commit. */
+	json_decref(q->prev);
+	q->prev = state;
+	state = NULL;
+out:
+	json_decref(idx);
+	json_decref(state);
+	if (fd != -1)
+		close(fd);
+	return rc;
+}
+
+/*
+ * After the release went live: the state the next run compares with,
+ * and the cache without what no entity uses any more.
+ */
+int
+fs_mdq_commit(struct fs_mdq *q, fs_err *err)
+{
+	char path[4400];
+	char *text;
+	int rc;
+
+	if ((text = json_dumps(q->prev, JSON_INDENT(1) | JSON_SORT_KEYS)) ==
+	    NULL)
+		return fs_err_nomem(err, "writing the MDQ state");
+	snprintf(path, sizeof(path), "%s/entities.json", q->dir);
+	rc = fs_write_file_atomic(path, text, strlen(text), 0600, err);
+	free(text);
+	if (rc != FS_OK)
+		return rc;
+	for (size_t i = 0; i < q->cn; i++) {
+		if (q->cv[i].used)
+			continue;
+		cache_path(q, q->cv[i].name, path, sizeof(path));
+		(void)unlink(path);
+	}
+	return FS_OK;
+}
+
+/* When the next run must sign renewals even if nothing changed; 0: none. */
+time_t
+fs_mdq_next_renewal(const struct fs_mdq *q)
+{
+	time_t next = 0;
+
+	for (size_t i = 0; i < q->n; i++) {
+		const struct item *it = &q->v[i];
+		time_t t;
+
+		if (it->bounded || it->valid_until == 0)
+			continue;
+		t = it->valid_until - (time_t)q->mc->resign_window;
+		if (next == 0 || t < next)
+			next = t;
+	}
+	return next;
+}
+
+void
+fs_mdq_report(const struct fs_mdq *q, json_t *rep)
+{
+	json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "entities", (json_int_t)q->n,
+	    "new", (json_int_t)q->counts[SIGN_NEW],
+	    "changed", (json_int_t)q->counts[SIGN_CHANGED],
+	    "unchanged", (json_int_t)(q->counts[KEEP] + q->counts[RENEW]),
+	    "renewed", (json_int_t)q->counts[RENEW],
+	    "removed", (json_int_t)q->removed,
+	    "signatures", (json_int_t)q->signed_now);
+	time_t next = fs_mdq_next_renewal(q);
+
+	if (o == NULL)
+		return;
+	if (q->signed_now > 0) {
+		json_object_set_new(o, "signingSeconds",
+		    json_real(q->sign_seconds));
+		json_object_set_new(o, "signaturesPerSecond", json_real(
+		    q->sign_seconds > 0 ? (double)q->signed_now /
+		    q->sign_seconds : 0));
+		json_object_set_new(o, "workers", json_integer(q->workers));
+	}
+	if (q->bounded_short > 0)
+		json_object_set_new(o, "boundedByUpstream",
+		    json_integer((json_int_t)q->bounded_short));
+	if (next != 0)
+		fs_report_set_time(o, "nextRenewal", next);
+	json_object_set_new(rep, "mdq", o);
+}
+
+void
+fs_mdq_free(struct fs_mdq *q)
+{
+	if (q == NULL)
+		return;
+	free(q->cv);
+	free(q->v);
+	json_decref(q->prev);
+	free(q);
+}
