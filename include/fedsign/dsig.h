@@ -51,6 +51,15 @@ struct fs_verify_opts {
 	int allow_expired;		/* accept a validUntil in the past */
 	int allow_sha1;			/* accept SHA-1 (never MD5) */
 	time_t now;			/* 0: time(NULL) */
+	/*
+	 * The caller has just signed doc itself: check everything but do
+	 * not canonicalise the content again for its digest (the signer's
+	 * canonicaliser would repeat its own work).  The shape, the
+	 * algorithms, the ID's uniqueness, validUntil and the SignatureValue
+	 * with the pinned key are still checked.  Never for documents from
+	 * elsewhere.
+	 */
+	int signed_here;
 };
 
 /*

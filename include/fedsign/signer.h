@@ -29,6 +29,18 @@ int fs_signer_open_pkcs11(const char *uri, const struct fs_token_opts *opts,
     fs_signer **out, fs_err *err);
 
 /*
+ * A key held by fedsignd: "fedsignd:unix:/run/fedsignd/sock?key=NAME" or
+ * "fedsignd:https://host:8443/?key=NAME" (the bearer secret from the file
+ * FEDSIGND_SECRET_FILE names).  No token and no PIN in this process.
+ */
+int fs_signer_open_remote(const char *uri, fs_signer **out, fs_err *err);
+
+/* A signer for any key URI: pkcs11: (fs_signer_open_pkcs11, opts) or
+ * fedsignd: (fs_signer_open_remote). */
+int fs_signer_open_uri(const char *uri, const struct fs_token_opts *opts,
+    fs_signer **out, fs_err *err);
+
+/*
  * A signer for key k, whose token stays the caller's and must outlive the
  * signer (a token with several keys, commands that also write objects).
  */

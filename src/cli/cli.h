@@ -102,6 +102,7 @@ int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_publish(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Print a finding of a report to f as FILE:LINE: LEVEL: ENTITYID: [RULE]
  * MESSAGE, escaped. */

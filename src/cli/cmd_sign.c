@@ -157,7 +157,7 @@ cmd_sign(int argc, char **argv)
 	if (fs_md_root(doc, in, &err) == NULL)
 		goto fail;
 	if (uri != NULL)
-		rc = fs_signer_open_pkcs11(uri, &to, &signer, &err);
+		rc = fs_signer_open_uri(uri, &to, &signer, &err);
 	else
 		rc = fs_signer_open_pem(keyfile, &signer, &err);
 	if (rc != FS_OK)

@@ -17,6 +17,7 @@ static const struct {
 	{ "verify", cmd_verify, "verify signed SAML metadata strictly" },
 	{ "publish", cmd_publish, "build, check, sign and publish the feeds" },
 	{ "check", cmd_check, "run the publisher's checks on metadata files" },
+	{ "serve", cmd_serve, "answer MDQ requests from the published tree" },
 };
 
 static void

@@ -374,7 +374,7 @@ static const struct refusal refusals[] = {
 	  { "both key (line 2) and key-file" } },
 	{ "key not a URI", "signing:\n  key: /etc/key.pem\n"
 	  "publish-dir: /a\nstate-dir: /b\nvalidity: 1d\n" TAIL, 2,
-	  { "not a pkcs11: URI", "key-file" } },
+	  { "not a pkcs11: or fedsignd: URI", "key-file" } },
 	{ "unknown alg", "signing:\n  key: \"pkcs11:object=a\"\n"
 	  "  alg: rsa-md5\npublish-dir: /a\nstate-dir: /b\n"
 	  "validity: 1d\n" TAIL, 3, { "unknown alg 'rsa-md5'", "rsa-sha256" } },

@@ -770,10 +770,13 @@ load_signing(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	if (k != NULL && kf != NULL)
 		return bad(cx, kf->line, "signing: has both key (line %u) and "
 		    "key-file: give only one", k->line);
-	if (k != NULL && strncmp(k->s, "pkcs11:", 7) != 0)
+	if (k != NULL && strncmp(k->s, "pkcs11:", 7) != 0 &&
+	    strncmp(k->s, "fedsignd:", 9) != 0)
 		return bad(cx, k->line, "signing key '%.200s' is not a "
-		    "pkcs11: URI: write pkcs11:token=LABEL;object=KEYLABEL, "
-		    "or use key-file: for a PEM file", k->s);
+		    "pkcs11: or fedsignd: URI: write "
+		    "pkcs11:token=LABEL;object=KEYLABEL, "
+		    "fedsignd:unix:/run/fedsignd/sock?key=NAME, or use "
+		    "key-file: for a PEM file", k->s);
 	if ((rc = opt_str(cx, m, "key", &c->signing.key)) != FS_OK ||
 	    (rc = opt_path(cx, m, "key-file", &c->signing.key_file)) !=
 	    FS_OK ||

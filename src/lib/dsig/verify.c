@@ -940,8 +940,14 @@ verify(xmlDocPtr doc, const struct fs_verify_opts *opts, xmlNodePtr *verified,
 	else
 		key = owned;
 	if ((rc = check_key(key, f.sigalg, err)) != FS_OK ||
-	    (rc = check_valid_until(f.root, opts, err)) != FS_OK ||
-	    (rc = check_digest(doc, &f, err)) != FS_OK ||
+	    (rc = check_valid_until(f.root, opts, err)) != FS_OK)
+		goto out;
+	if (!opts->signed_here)
+		rc = check_digest(doc, &f, err);
+	else if (f.id_value != NULL && counts_ids() &&
+	    (nsig = (int)count_id(f.root, f.id_value)) != 1)
+		rc = duplicated(f.id_value, nsig, err);
+	if (rc != FS_OK ||
 	    (rc = check_signature_value(doc, &f, key, err)) != FS_OK)
 		goto out;
 	if (verified != NULL)

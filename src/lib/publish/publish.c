@@ -762,7 +762,7 @@ open_signer(struct run *r, fs_err *err)
 	int rc;
 
 	if (r->conf->signing.key != NULL)
-		rc = fs_signer_open_pkcs11(r->conf->signing.key, &to,
+		rc = fs_signer_open_uri(r->conf->signing.key, &to,
 		    &r->signer, err);
 	else
 		rc = fs_signer_open_pem(r->conf->signing.key_file, &r->signer,

@@ -243,3 +243,12 @@ fs_ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der,
 	*derlen = (size_t)n;
 	return FS_OK;
 }
+
+int
+fs_signer_open_uri(const char *uri, const struct fs_token_opts *opts,
+    fs_signer **out, fs_err *err)
+{
+	if (strncmp(uri, "fedsignd:", 9) == 0)
+		return fs_signer_open_remote(uri, out, err);
+	return fs_signer_open_pkcs11(uri, opts, out, err);
+}
