@@ -8,7 +8,7 @@
  * the entity's content digest (exclusive c14n without its Signature, ID
  * and validUntil) and of what else goes into the document
  * (cacheDuration, algorithms), VALIDUNTIL the document's validUntil in
- * seconds, HASH the first 128 bits of the SHA-256 of the file's bytes.
+ * seconds, HASH the SHA-256 of the file's bytes.
  * A file is written as soon as its document is signed, so a run killed
  * at any point loses no signature but the ones in flight, and the next
  * run finds the others.  A file whose bytes do not match its name (cut
@@ -33,11 +33,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <zlib.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -57,8 +59,8 @@ enum action { KEEP, SIGN_NEW, SIGN_CHANGED, RENEW };
 struct cached {
 	unsigned char key[32];
 	time_t valid_until;
-	unsigned char hash[16];
-	char name[128];
+	unsigned char hash[32];
+	char name[192];
 	int used;			/* referenced by this run */
 };
 
@@ -70,7 +72,12 @@ struct item {
 	enum action action;
 	time_t valid_until;		/* of the document published */
 	int bounded;			/* validUntil set by what it came with */
-	char new_name[128];		/* the cache file this run made */
+	char new_name[192];		/* the cache file this run made */
+	json_t *disco;			/* its discovery JSON */
+	char sha256[65];		/* of the published bytes */
+	unsigned char hash[32];		/* of new_name's bytes */
+	off_t size;
+	time_t mtime;
 };
 
 struct fs_mdq {
@@ -139,7 +146,7 @@ parse_name(const char *name, struct cached *c)
 	if (errno != 0 || end != dot || vu <= 0)
 		return -1;
 	p = dot + 1;
-	if (unhex(p, 16, c->hash) != 0 || strcmp(p + 32, ".xml") != 0)
+	if (unhex(p, 32, c->hash) != 0 || strcmp(p + 64, ".xml") != 0)
 		return -1;
 	c->valid_until = (time_t)vu;
 	snprintf(c->name, sizeof(c->name), "%s", name);
@@ -549,12 +556,13 @@ write_cache(struct fs_mdq *q, struct item *it, const char *buf, size_t len,
     fs_err *err)
 {
 	unsigned char h[32];
-	char kx[65], hx[33], path[4400];
+	char kx[65], hx[65], path[4400];
 	int fd, rc, tries = 0;
 
 	EVP_Digest(buf, len, h, NULL, EVP_sha256(), NULL);
+	memcpy(it->hash, h, 32);
 	hex(it->key, 32, kx);
-	hex(h, 16, hx);
+	hex(h, 32, hx);
 	snprintf(it->new_name, sizeof(it->new_name), "%s.%lld.%s.xml", kx,
 	    (long long)it->valid_until, hx);
 	cache_path(q, it->new_name, path, sizeof(path));
@@ -741,7 +749,7 @@ intact(const struct fs_mdq *q, const struct cached *c)
 	cache_path(q, c->name, path, sizeof(path));
 	if (fs_file_sha256(path, h, &e) != FS_OK)
 		return 0;
-	return memcmp(h, c->hash, 16) == 0;
+	return memcmp(h, c->hash, 32) == 0;
 }
 
 /*
@@ -786,13 +794,229 @@ place(const struct fs_mdq *q, const char *name, int dirfd, const char *file,
 	return fs_file_copy(from, to, DOC_MODE, err);
 }
 
-int
-fs_mdq_write(struct fs_mdq *q, const char *release_dir, fs_err *err)
+/* Write len bytes at buf as file in dirfd (a new file). */
+static int
+write_at(int dirfd, const char *file, const void *buf, size_t len,
+    fs_err *err)
 {
-	char dir[4200], path[4300];
-	json_t *idx = NULL, *state = NULL;
+	int fd, rc;
+
+	if ((fd = openat(dirfd, file, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW, DOC_MODE)) == -1)
+		return fs_err_set(err, FS_EIO, "cannot write '%s' in the "
+		    "release: %s", file, strerror(errno));
+	(void)fchmod(fd, DOC_MODE);
+	rc = fs_write_all(fd, buf, len, file, err);
+	if (close(fd) == -1 && rc == FS_OK)
+		rc = fs_err_set(err, FS_EIO, "cannot write '%s': %s", file,
+		    strerror(errno));
+	return rc;
+}
+
+/* gzip (RFC 1952, no name, no time: the same bytes each time). */
+static int
+gzip_buf(const void *in, size_t len, unsigned char **out, size_t *outlen,
+    fs_err *err)
+{
+	z_stream z = { 0 };
+	size_t cap = compressBound((uLong)len) + 64;
+	int r;
+
+	if ((*out = malloc(cap)) == NULL)
+		return fs_err_nomem(err, "compressing");
+	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(*out);
+		return fs_err_nomem(err, "compressing");
+	}
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)len;
+	z.next_out = *out;
+	z.avail_out = (uInt)cap;
+	r = deflate(&z, Z_FINISH);
+	*outlen = cap - z.avail_out;
+	deflateEnd(&z);
+	if (r != Z_STREAM_END) {
+		free(*out);
+		return fs_err_set(err, FS_EINTERNAL, "gzip failed");
+	}
+	return FS_OK;
+}
+
+/* file.gz in dirfd, from the bytes of path. */
+static int
+gzip_file(const char *path, int dirfd, const char *file, fs_err *err)
+{
+	unsigned char *z = NULL;
+	char *buf, gz[64];
+	size_t len, zlen = 0;
+	int rc;
+
+	if ((rc = fs_file_read(path, (size_t)1 << 30, &buf, &len, err)) !=
+	    FS_OK)
+		return rc;
+	rc = gzip_buf(buf, len, &z, &zlen, err);
+	free(buf);
+	if (rc != FS_OK)
+		return rc;
+	snprintf(gz, sizeof(gz), "%s.gz", file);
+	rc = write_at(dirfd, gz, z, zlen, err);
+	free(z);
+	return rc;
+}
+
+struct tree {
+	struct fs_mdq *q;
+	int fd;				/* the release's entities/ */
+	int prevfd;			/* the live release's, or -1 */
+	const char *release_dir;
+	size_t next;			/* atomic */
+	pthread_mutex_t lock;
+	int rc;
+	fs_err err;
+};
+
+/*
+ * One entity's files: the document, its .gz and .json.  An entity whose
+ * document in the live release is the same file (the same inode, a link
+ * to the same cache file) takes all three from there.
+ */
+static int
+tree_one(struct tree *t, struct item *it, fs_err *err)
+{
+	const char *name = it->c != NULL ? it->c->name : it->new_name;
+	char path[4400], gz[64], js[64], *text;
+	struct stat cs, ps;
+	int rc;
+
+	if (name[0] == '\0')
+		return fs_err_set(err, FS_EINTERNAL, "entity %s has no signed "
+		    "document", it->e->entity_id);
+	if ((it->disco = fs_disco_entity(it->e->node, it->e->entity_id)) ==
+	    NULL)
+		return fs_err_nomem(err, "writing the MDQ tree");
+	cache_path(t->q, name, path, sizeof(path));
+	snprintf(gz, sizeof(gz), "%s.gz", it->file);
+	snprintf(js, sizeof(js), "%s.json", it->file);
+	hex(it->c != NULL ? it->c->hash : it->hash, 32, it->sha256);
+	if (t->prevfd != -1 && stat(path, &cs) == 0 &&
+	    fstatat(t->prevfd, it->file, &ps, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    cs.st_ino == ps.st_ino && cs.st_dev == ps.st_dev &&
+	    linkat(t->prevfd, it->file, t->fd, it->file, 0) == 0) {
+		if (linkat(t->prevfd, gz, t->fd, gz, 0) == 0 &&
+		    linkat(t->prevfd, js, t->fd, js, 0) == 0) {
+			it->size = cs.st_size;
+			it->mtime = cs.st_mtime;
+			return FS_OK;
+		}
+		(void)unlinkat(t->fd, gz, 0);
+		(void)unlinkat(t->fd, js, 0);
+	} else if ((rc = place(t->q, name, t->fd, it->file, err)) != FS_OK) {
+		return rc;
+	}
+	if (fstatat(t->fd, it->file, &ps, 0) == -1)
+		return fs_err_set(err, FS_EIO, "cannot stat '%s': %s",
+		    it->file, strerror(errno));
+	it->size = ps.st_size;
+	it->mtime = ps.st_mtime;
+	if ((rc = gzip_file(path, t->fd, it->file, err)) != FS_OK)
+		return rc;
+	if ((text = json_dumps(it->disco, JSON_COMPACT)) == NULL)
+		return fs_err_nomem(err, "writing the MDQ tree");
+	rc = write_at(t->fd, js, text, strlen(text), err);
+	free(text);
+	return rc;
+}
+
+static void *
+tree_worker(void *arg)
+{
+	struct tree *t = arg;
+	size_t i;
+	fs_err err;
+	int rc = FS_OK;
+
+	/* Job n: the aggregate's .gz; jobs 0..n-1: the entities. */
+	while ((i = __atomic_fetch_add(&t->next, 1, __ATOMIC_RELAXED)) <=
+	    t->q->n) {
+		if (i == t->q->n) {
+			char agg[4400];
+			int rfd;
+
+			snprintf(agg, sizeof(agg), "%s/%s", t->release_dir,
+			    t->q->mc->aggregate);
+			if (access(agg, F_OK) != 0)
+				continue;
+			if ((rfd = open(t->release_dir, O_RDONLY |
+			    O_DIRECTORY | O_CLOEXEC)) == -1) {
+				rc = fs_err_set(&err, FS_EIO, "cannot open "
+				    "'%s': %s", t->release_dir,
+				    strerror(errno));
+				break;
+			}
+			rc = gzip_file(agg, rfd, t->q->mc->aggregate, &err);
+			close(rfd);
+		} else {
+			rc = tree_one(t, &t->q->v[i], &err);
+		}
+		if (rc != FS_OK)
+			break;
+	}
+	if (rc != FS_OK) {
+		pthread_mutex_lock(&t->lock);
+		if (t->rc == FS_OK) {
+			t->rc = rc;
+			t->err = err;
+		}
+		pthread_mutex_unlock(&t->lock);
+		__atomic_store_n(&t->next, t->q->n + 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static int
+by_title(const void *a, const void *b)
+{
+	const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+	const char *tx = json_string_value(json_object_get(x, "title"));
+	const char *ty = json_string_value(json_object_get(y, "title"));
+	int c = strcasecmp(tx ? tx : "", ty ? ty : "");
+
+	if (c != 0)
+		return c;
+	return strcmp(json_string_value(json_object_get(x, "entityID")),
+	    json_string_value(json_object_get(y, "entityID")));
+}
+
+static int
+dump_at(int dirfd, const char *file, json_t *j, size_t flags, fs_err *err)
+{
 	char *text;
-	int fd = -1, rc;
+	int rc;
+
+	if ((text = json_dumps(j, flags)) == NULL)
+		return fs_err_nomem(err, "writing the MDQ tree");
+	rc = write_at(dirfd, file, text, strlen(text), err);
+	free(text);
+	return rc;
+}
+
+/*
+ * release_dir/entities/ (a file, its .gz and its discovery .json per
+ * entity, index.json), release_dir/entities.json (the discovery list,
+ * by title) and the aggregate's .gz.  The aggregate must be written.
+ */
+int
+fs_mdq_write(struct fs_mdq *q, const char *release_dir,
+    const char *publish_dir, fs_err *err)
+{
+	struct tree t = { q, -1, -1, release_dir, 0,
+	    PTHREAD_MUTEX_INITIALIZER, FS_OK, { 0 } };
+	pthread_t th[16];
+	unsigned want = fs_cpus(), started = 0;
+	char dir[4200], prev[4200];
+	json_t *idx = NULL, *state = NULL, **list = NULL, *all = NULL;
+	int rfd = -1, rc;
 
 	if ((rc = fs_path_fmt(dir, sizeof(dir), err, "%s/entities",
 	    release_dir)) != FS_OK)
@@ -800,10 +1024,30 @@ fs_mdq_write(struct fs_mdq *q, const char *release_dir, fs_err *err)
 	if (mkdir(dir, 0755) == -1)
 		return fs_err_set(err, FS_EIO, "cannot make '%s': %s", dir,
 		    strerror(errno));
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((t.fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return fs_err_set(err, FS_EIO, "cannot open '%s': %s", dir,
 		    strerror(errno));
-	if ((idx = json_object()) == NULL || (state = json_object()) == NULL) {
+	if (fs_path_fmt(prev, sizeof(prev), NULL, "%s/current/entities",
+	    publish_dir) == FS_OK)
+		t.prevfd = open(prev, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (want > 16)
+		want = 16;
+	for (unsigned i = 1; i < want; i++) {
+		if (pthread_create(&th[i], NULL, tree_worker, &t) != 0)
+			break;
+		started++;
+	}
+	tree_worker(&t);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&t.lock);
+	if ((rc = t.rc) != FS_OK) {
+		*err = t.err;
+		goto out;
+	}
+	if ((idx = json_object()) == NULL || (state = json_object()) == NULL ||
+	    (all = json_array()) == NULL ||
+	    (list = calloc(q->n + 1, sizeof(*list))) == NULL) {
 		rc = fs_err_nomem(err, "writing the MDQ tree");
 		goto out;
 	}
@@ -811,45 +1055,67 @@ fs_mdq_write(struct fs_mdq *q, const char *release_dir, fs_err *err)
 		struct item *it = &q->v[i];
 		const char *name = it->c != NULL ? it->c->name : it->new_name;
 		char vu[32], dx[65], kx[65];
+		json_t *e;
 
-		if (name[0] == '\0') {
-			rc = fs_err_set(err, FS_EINTERNAL, "entity %s has no "
-			    "signed document", it->e->entity_id);
-			goto out;
-		}
-		if ((rc = place(q, name, fd, it->file, err)) != FS_OK)
-			goto out;
 		fs_time_format(it->valid_until, vu, sizeof(vu));
 		hex(it->e->digest, 32, dx);
 		hex(it->key, 32, kx);
-		json_object_set_new(idx, it->e->entity_id, json_pack(
-		    "{s:s,s:s,s:s}", "file", it->file, "validUntil", vu,
-		    "digest", dx));
+		e = json_pack("{s:s,s:s,s:s,s:I,s:s}", "file", it->file,
+		    "validUntil", vu, "sha256", it->sha256, "size",
+		    (json_int_t)it->size, "digest", dx);
+		if (e != NULL && q->mc->cache_duration > 0)
+			json_object_set_new(e, "cacheDuration",
+			    json_integer((json_int_t)q->mc->cache_duration));
+		json_object_set_new(idx, it->e->entity_id, e);
 		json_object_set_new(state, it->e->entity_id, json_pack(
 		    "{s:s,s:s,s:I,s:b}", "key", kx, "cache", name,
 		    "validUntil", (json_int_t)it->valid_until, "bounded",
 		    it->bounded));
+		list[i] = it->disco;
 	}
-	if ((text = json_dumps(idx, JSON_INDENT(1) | JSON_SORT_KEYS)) ==
-	    NULL) {
-		rc = fs_err_nomem(err, "writing the MDQ index");
+	qsort(list, q->n, sizeof(*list), by_title);
+	for (size_t i = 0; i < q->n; i++)
+		json_array_append(all, list[i]);
+	if ((rc = dump_at(t.fd, "index.json", idx, JSON_INDENT(1) |
+	    JSON_SORT_KEYS, err)) != FS_OK)
+		goto out;
+	if ((rfd = open(release_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1) {
+		rc = fs_err_set(err, FS_EIO, "cannot open '%s': %s",
+		    release_dir, strerror(errno));
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/index.json", dir);
-	rc = fs_write_file_atomic(path, text, strlen(text), DOC_MODE, err);
-	free(text);
-	if (rc != FS_OK)
+	if ((rc = dump_at(rfd, "entities.json", all, JSON_COMPACT, err)) !=
+	    FS_OK)
 		goto out;
 	/* Kept for fs_mdq_commit. */
 	json_decref(q->prev);
 	q->prev = state;
 	state = NULL;
 out:
+	free(list);
+	json_decref(all);
 	json_decref(idx);
 	json_decref(state);
-	if (fd != -1)
-		close(fd);
+	if (rfd != -1)
+		close(rfd);
+	if (t.prevfd != -1)
+		close(t.prevfd);
+	close(t.fd);
 	return rc;
+}
+
+/* The earliest validUntil of the documents (0: none). */
+time_t
+fs_mdq_earliest(const struct fs_mdq *q)
+{
+	time_t t = 0;
+
+	for (size_t i = 0; i < q->n; i++)
+		if (q->v[i].valid_until != 0 && (t == 0 ||
+		    q->v[i].valid_until < t))
+			t = q->v[i].valid_until;
+	return t;
 }
 
 /*
@@ -936,6 +1202,8 @@ fs_mdq_free(struct fs_mdq *q)
 	if (q == NULL)
 		return;
 	free(q->cv);
+	for (size_t i = 0; q->v != NULL && i < q->n; i++)
+		json_decref(q->v[i].disco);
 	free(q->v);
 	json_decref(q->prev);
 	free(q);

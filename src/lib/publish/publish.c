@@ -1017,8 +1017,6 @@ build_feeds(struct run *r, struct feed_state *fs, fs_err *err)
 		fs_mdq_check_cache(r->mdq);
 		if ((rc = fs_mdq_sign(r->mdq, r->signer, err)) != FS_OK)
 			return rc;
-		if ((rc = fs_mdq_write(r->mdq, r->rel.building, err)) != FS_OK)
-			return rc;
 		json_object_set_new(r->rep->timings, "entities",
 		    json_real(fs_elapsed(&t1)));
 	}
@@ -1029,6 +1027,45 @@ feeds:
 			return rc;
 		if (earliest == 0 || fs[i].valid_until < earliest)
 			earliest = fs[i].valid_until;
+	}
+	if (r->mdq != NULL && !r->o->dry_run && r->refusal[0] == '\0') {
+		struct timespec t2;
+		time_t e;
+
+		clock_gettime(CLOCK_MONOTONIC, &t2);
+		if ((rc = fs_mdq_write(r->mdq, r->rel.building,
+		    r->conf->publish_dir, err)) != FS_OK)
+			return rc;
+		json_object_set_new(r->rep->timings, "tree",
+		    json_real(fs_elapsed(&t2)));
+		if ((e = fs_mdq_earliest(r->mdq)) != 0 && (earliest == 0 ||
+		    e < earliest))
+			earliest = e;
+	}
+	if (!r->o->dry_run && r->refusal[0] == '\0') {
+		/* What a server needs to know of the release as a whole. */
+		json_t *rj = json_pack("{s:s}", "release", r->rel.id);
+		char path[8192];
+
+		if (rj == NULL)
+			return fs_err_nomem(err, "writing the release");
+		fs_report_set_time(rj, "published", r->now);
+		if (earliest != 0)
+			fs_report_set_time(rj, "validUntil", earliest);
+		snprintf(path, sizeof(path), "%s/release.json",
+		    r->rel.building);
+		{
+			char *text = json_dumps(rj, JSON_INDENT(2) |
+			    JSON_PRESERVE_ORDER);
+
+			rc = text == NULL ? fs_err_nomem(err, "writing the "
+			    "release") : fs_write_file_atomic(path, text,
+			    strlen(text), FEED_MODE, err);
+			free(text);
+		}
+		json_decref(rj);
+		if (rc != FS_OK)
+			return rc;
 	}
 	/* The token is closed before anything goes live. */
 	fs_signer_free(r->signer);

@@ -180,8 +180,20 @@ void fs_mdq_check_cache(struct fs_mdq *q);
  * document enters the cache as soon as it is signed. */
 int fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err);
 
-/* release_dir/entities/: one file per entity and index.json. */
-int fs_mdq_write(struct fs_mdq *q, const char *release_dir, fs_err *err);
+/*
+ * The MDQ tree in release_dir: entities/{sha1}HEX (+ .gz, .json),
+ * entities/index.json, entities.json, and the aggregate's .gz (written
+ * before).  Unchanged entities are linked from publish_dir's live
+ * release.
+ */
+int fs_mdq_write(struct fs_mdq *q, const char *release_dir,
+    const char *publish_dir, fs_err *err);
+
+/* The earliest validUntil of the documents (0: none). */
+time_t fs_mdq_earliest(const struct fs_mdq *q);
+
+/* The discovery JSON object of entity e (NULL: out of memory). */
+json_t *fs_disco_entity(xmlNodePtr e, const char *entity_id);
 
 /* After the switch: the state for the next run; unused cache files go. */
 int fs_mdq_commit(struct fs_mdq *q, fs_err *err);
