@@ -439,6 +439,8 @@ fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
 			it->action = KEEP;
 			it->valid_until = it->c->valid_until;
 			it->c->used = 1;
+			/* Bounded now if a signature now would be. */
+			(void)target(q, e, &it->bounded);
 			continue;
 		}
 		hex(it->key, 32, kx);
@@ -877,9 +879,9 @@ struct tree {
 };
 
 /*
- * One entity's files: the document, its .gz and .json.  An entity whose
- * document in the live release is the same file (the same inode, a link
- * to the same cache file) takes all three from there.
+ * One entity's files: the document, its .gz and its discovery .json.  An
+ * entity whose document in the live release is the same file (the same
+ * inode, a link to the same cache file) takes all three from there.
  */
 static int
 tree_one(struct tree *t, struct item *it, fs_err *err)

@@ -581,6 +581,20 @@ feed_id(struct run *r, struct feed_state *f)
 	EVP_DigestUpdate(md, f->conf->file, strlen(f->conf->file) + 1);
 	if (f->conf->name != NULL)
 		EVP_DigestUpdate(md, f->conf->name, strlen(f->conf->name) + 1);
+	/* What else goes into the feed but its validUntil. */
+	{
+		char buf[512];
+
+		snprintf(buf, sizeof(buf), "%lld|%lld|%lld|%lld|%s|%s|%s",
+		    (long long)f->conf->validity,
+		    (long long)f->conf->cache_duration,
+		    (long long)r->conf->validity,
+		    (long long)r->conf->cache_duration,
+		    r->conf->publisher ? r->conf->publisher : "",
+		    r->conf->signing.alg ? r->conf->signing.alg : "",
+		    r->conf->signing.digest ? r->conf->signing.digest : "");
+		EVP_DigestUpdate(md, buf, strlen(buf) + 1);
+	}
 	for (size_t i = 0; i < f->n; i++) {
 		const struct fs_entity *e = &r->ents.v[f->members[i]];
 
@@ -646,6 +660,45 @@ compare(struct run *r, struct feed_state *f, fs_err *err)
 	return FS_OK;
 }
 
+/*
+ * A feed whose content is the live release's (the same ID) and that has
+ * time left, or would gain none by a new signature, is taken from there
+ * by a hard link: signing it again would change nothing but its
+ * signature.  FS_OK: reused; -1: build it.
+ */
+static int
+reuse_feed(struct run *r, struct feed_state *f, fs_err *err)
+{
+	json_t *prev = json_object_get(json_object_get(r->prev, "feeds"),
+	    f->conf->file);
+	const char *rel = json_string_value(json_object_get(r->prev,
+	    "release"));
+	const char *id = json_string_value(json_object_get(prev, "id"));
+	time_t pv = (time_t)json_integer_value(json_object_get(prev,
+	    "validUntil"));
+	char cur[64], from[8192], to[8192];
+
+	(void)err;
+	if (prev == NULL || rel == NULL || id == NULL ||
+	    strcmp(id, f->id) != 0 || pv <= r->now ||
+	    fs_release_current(r->conf->publish_dir, cur, sizeof(cur)) == -1 ||
+	    strcmp(cur, rel) != 0)
+		return -1;
+	if (pv - (time_t)r->conf->resign_window <= r->now &&
+	    f->valid_until > pv)
+		return -1;
+	if (fs_path_fmt(from, sizeof(from), NULL, "%s/releases/%s/%s",
+	    r->conf->publish_dir, rel, f->conf->file) != FS_OK ||
+	    fs_path_fmt(to, sizeof(to), NULL, "%s/%s", r->rel.building,
+	    f->conf->file) != FS_OK || link(from, to) == -1)
+		return -1;
+	f->valid_until = pv;
+	f->bounded = json_is_true(json_object_get(prev, "bounded"));
+	json_object_set_new(f->rep, "reused", json_true());
+	json_object_set_new(f->rep, "signatures", json_integer(0));
+	return FS_OK;
+}
+
 /* Build, sign and write one feed; the entities go back afterwards. */
 static int
 write_feed(struct run *r, struct feed_state *f, fs_err *err)
@@ -676,6 +729,11 @@ write_feed(struct run *r, struct feed_state *f, fs_err *err)
 			f->valid_until = e->src->valid_until;
 			f->bounded = 1;
 		}
+	}
+	if (!r->o->dry_run && (rc = reuse_feed(r, f, err)) != -1) {
+		fs_report_set_time(f->rep, "validUntil", f->valid_until);
+		json_object_set_new(f->rep, "id", json_string(f->id));
+		return rc;
 	}
 	fs_report_set_time(f->rep, "validUntil", f->valid_until);
 	json_object_set_new(f->rep, "id", json_string(f->id));
@@ -1097,9 +1155,9 @@ save_state(struct run *r, struct feed_state *fs, fs_err *err)
 			json_array_append_new(ids, json_string(
 			    r->ents.v[fs[i].members[j]].entity_id));
 		json_object_set_new(feeds, fs[i].conf->file, json_pack(
-		    "{s:I,s:I,s:b,s:o}", "entities", (json_int_t)fs[i].n,
-		    "validUntil", (json_int_t)fs[i].valid_until, "bounded",
-		    fs[i].bounded, "entityIDs", ids));
+		    "{s:I,s:s,s:I,s:b,s:o}", "entities", (json_int_t)fs[i].n,
+		    "id", fs[i].id, "validUntil", (json_int_t)fs[i].valid_until,
+		    "bounded", fs[i].bounded, "entityIDs", ids));
 	}
 	json_object_set_new(r->next, "feeds", feeds);
 	if (r->mdq != NULL)
