@@ -194,7 +194,8 @@ fs_report_summary(const fs_report *r, void (*line)(void *, const char *),
 			snprintf(count, sizeof(count), ", %lld entities",
 			    num(o, "entities"));
 		snprintf(buf, sizeof(buf), "source %s: %s%s%s%s",
-		    str(o, "name"), str(o, "status"), count,
+		    str(o, "name"), *str(o, "status") ? str(o, "status") :
+		    "not read", count,
 		    json_object_get(o, "reason") ? ": " : "",
 		    str(o, "reason"));
 		line(ctx, buf);
