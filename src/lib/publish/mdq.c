@@ -36,6 +36,7 @@
 #include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -76,6 +77,8 @@ struct item {
 	json_t *disco;			/* its discovery JSON */
 	char sha256[65];		/* of the published bytes */
 	unsigned char hash[32];		/* of new_name's bytes */
+	char *doc;			/* the bytes signed this run */
+	size_t doclen;
 	off_t size;
 	time_t mtime;
 };
@@ -97,7 +100,13 @@ struct fs_mdq {
 	double sign_seconds;
 	unsigned workers;
 	const struct fs_publish_opts *o;
+	int jfd;			/* the journal, while signing */
+	pthread_mutex_t jlock;		/* one record at a time */
+	struct tree *tree;		/* the tree being written */
 };
+
+static int replay_journal(struct fs_mdq *q, fs_err *err);
+static void tree_free(struct fs_mdq *q);
 
 static void
 hex(const unsigned char *b, size_t n, char *out)
@@ -406,10 +415,14 @@ fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	q->rep = rep;
 	q->now = now;
 	q->o = o;
+	q->jfd = -1;
+	pthread_mutex_init(&q->jlock, NULL);
 	if ((rc = fs_path_fmt(q->dir, sizeof(q->dir), err, "%s/mdq",
 	    conf->state_dir)) != FS_OK ||
 	    (rc = fs_path_fmt(q->cache, sizeof(q->cache), err, "%s/cache",
 	    q->dir)) != FS_OK ||
+	    (rc = fs_mkdirs(q->dir, 0700, err)) != FS_OK ||
+	    (rc = replay_journal(q, err)) != FS_OK ||
 	    (rc = load_cache(q, err)) != FS_OK)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/entities.json", q->dir);
@@ -548,18 +561,23 @@ struct job {
 };
 
 /*
- * The signed document into the cache, under the name that says what it
- * is and what its bytes hash to: no rename, no fsync per file (the run
- * syncs the file system once before the switch); a file cut short by a
- * crash does not match its name.
+ * The signed document into the journal, state-dir/mdq/journal: one
+ * record ("FSJ1 NAME LENGTH\n" and the bytes) in one write, as soon as it
+ * is signed, so that a run killed at any point loses no signature but the
+ * ones in flight.  NAME says what the document is and what its bytes
+ * hash to; a record cut short does not match it.  The tree writer makes
+ * the cache files from the bytes kept in memory; a run that did not get
+ * that far leaves the journal to the next one (replay_journal).
  */
 static int
-write_cache(struct fs_mdq *q, struct item *it, const char *buf, size_t len,
+journal_add(struct fs_mdq *q, struct item *it, char *buf, size_t len,
     fs_err *err)
 {
 	unsigned char h[32];
-	char kx[65], hx[65], path[4400];
-	int fd, rc, tries = 0;
+	char kx[65], hx[65], head[256];
+	struct iovec iov[2];
+	ssize_t n;
+	int hl;
 
 	EVP_Digest(buf, len, h, NULL, EVP_sha256(), NULL);
 	memcpy(it->hash, h, 32);
@@ -567,21 +585,42 @@ write_cache(struct fs_mdq *q, struct item *it, const char *buf, size_t len,
 	hex(h, 32, hx);
 	snprintf(it->new_name, sizeof(it->new_name), "%s.%lld.%s.xml", kx,
 	    (long long)it->valid_until, hx);
-	cache_path(q, it->new_name, path, sizeof(path));
-	while ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	hl = snprintf(head, sizeof(head), "FSJ1 %s %zu\n", it->new_name, len);
+	iov[0].iov_base = head;
+	iov[0].iov_len = (size_t)hl;
+	iov[1].iov_base = buf;
+	iov[1].iov_len = len;
+	pthread_mutex_lock(&q->jlock);
+	do
+		n = writev(q->jfd, iov, 2);
+	while (n == -1 && errno == EINTR);
+	pthread_mutex_unlock(&q->jlock);
+	if (n != (ssize_t)(hl + len))
+		return fs_err_set(err, FS_EIO, "cannot write the MDQ journal in "
+		    "'%s': %s", q->dir, n == -1 ? strerror(errno) :
+		    "short write");
+	it->doc = buf;
+	it->doclen = len;
+	return FS_OK;
+}
+
+/* Make the cache file name from len bytes at buf (a new file). */
+static int
+cache_file(const struct fs_mdq *q, const char *name, const char *buf,
+    size_t len, fs_err *err)
+{
+	char path[4400];
+	int fd, rc;
+
+	cache_path(q, name, path, sizeof(path));
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 	    O_NOFOLLOW, DOC_MODE)) == -1) {
-		/* The same bytes once before, perhaps cut short: replace. */
-		if (errno != EEXIST || tries++ > 0 || unlink(path) == -1)
-			return fs_err_set(err, FS_EIO, "cannot write '%s': %s",
-			    path, strerror(errno));
+		if (errno == EEXIST)
+			return FS_OK;
+		return fs_err_set(err, FS_EIO, "cannot write '%s': %s", path,
+		    strerror(errno));
 	}
-	if (fchmod(fd, DOC_MODE) == -1) {
-		rc = fs_err_set(err, FS_EIO, "cannot set the mode of '%s': %s",
-		    path, strerror(errno));
-		close(fd);
-		(void)unlink(path);
-		return rc;
-	}
+	(void)fchmod(fd, DOC_MODE);
 	rc = fs_write_all(fd, buf, len, path, err);
 	if (close(fd) == -1 && rc == FS_OK)
 		rc = fs_err_set(err, FS_EIO, "cannot write '%s': %s", path,
@@ -589,6 +628,50 @@ write_cache(struct fs_mdq *q, struct item *it, const char *buf, size_t len,
 	if (rc != FS_OK)
 		(void)unlink(path);
 	return rc;
+}
+
+/*
+ * What a killed run signed: every whole record of the journal whose
+ * bytes match its name becomes a cache file; the journal goes.
+ */
+static int
+replay_journal(struct fs_mdq *q, fs_err *err)
+{
+	char path[4300], *buf = NULL, *p, *end;
+	size_t len;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/journal", q->dir);
+	if (access(path, F_OK) != 0)
+		return FS_OK;
+	if ((rc = fs_file_read(path, (size_t)4 << 30, &buf, &len, err)) !=
+	    FS_OK)
+		return rc;
+	for (p = buf, end = buf + len; p < end; ) {
+		char name[192], *nl = memchr(p, '\n', (size_t)(end - p));
+		struct cached c;
+		unsigned char h[32];
+		unsigned long long n;
+
+		if (nl == NULL || nl - p > 250 || sscanf(p, "FSJ1 %191s %llu",
+		    name, &n) != 2 || parse_name(name, &c) != 0 ||
+		    n > (unsigned long long)(end - nl - 1))
+			break;
+		EVP_Digest(nl + 1, (size_t)n, h, NULL, EVP_sha256(), NULL);
+		if (memcmp(h, c.hash, 32) != 0)
+			break;
+		if ((rc = cache_file(q, name, nl + 1, (size_t)n, err)) !=
+		    FS_OK) {
+			free(buf);
+			return rc;
+		}
+		p = nl + 1 + n;
+	}
+	free(buf);
+	if (unlink(path) == -1)
+		return fs_err_set(err, FS_EIO, "cannot remove '%s': %s", path,
+		    strerror(errno));
+	return FS_OK;
 }
 
 static int
@@ -654,7 +737,8 @@ sign_one(struct job *j, struct item *it, fs_err *err)
 	}
 	if ((rc = fs_md_save_mem(doc, &buf, &len, err)) != FS_OK)
 		goto out;
-	rc = write_cache(q, it, buf, len, err);
+	if ((rc = journal_add(q, it, buf, len, err)) == FS_OK)
+		buf = NULL;	/* kept for the tree */
 out:
 	free(buf);
 	xmlFreeDoc(doc);
@@ -710,6 +794,17 @@ fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 	for (size_t i = 0; i < q->n; i++)
 		if (q->v[i].action == SIGN_NEW || q->v[i].action == SIGN_CHANGED)
 			j.todo[j.n++] = &q->v[i];
+	{
+		char path[4300];
+
+		snprintf(path, sizeof(path), "%s/journal", q->dir);
+		if ((q->jfd = open(path, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
+			free(j.todo);
+			return fs_err_set(err, FS_EIO, "cannot open '%s': %s",
+			    path, strerror(errno));
+		}
+	}
 	want = q->mc->sign_workers ? q->mc->sign_workers : fs_cpus();
 	if (want > fs_signer_parallel(signer))
 		want = fs_signer_parallel(signer);
@@ -731,6 +826,8 @@ fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 		pthread_join(th[i], NULL);
 	q->sign_seconds = fs_elapsed(&t0);
 	q->signed_now = j.done;
+	close(q->jfd);
+	q->jfd = -1;
 	pthread_mutex_destroy(&j.lock);
 	free(j.todo);
 	if (j.rc != FS_OK && err != NULL)
@@ -845,21 +942,34 @@ gzip_buf(const void *in, size_t len, unsigned char **out, size_t *outlen,
 	return FS_OK;
 }
 
-/* file.gz in dirfd, from the bytes of path. */
+struct tree {
+	struct fs_mdq *q;
+	int fd;				/* the release's entities/ */
+	int prevfd;			/* the live release's, or -1 */
+	int rfd;			/* the release folder */
+	size_t next;			/* atomic: the next entity */
+	pthread_mutex_t lock;		/* rc, err, the aggregate */
+	pthread_cond_t cond;
+	int agg;			/* 1: the aggregate is written,
+					   2: it is being compressed or done,
+					   -1: none comes */
+	int rc;
+	fs_err err;
+	pthread_t th[16];
+	unsigned nth;
+};
+
+/* gzip of len bytes at buf as file.gz in dirfd. */
 static int
-gzip_file(const char *path, int dirfd, const char *file, fs_err *err)
+gzip_to(const void *buf, size_t len, int dirfd, const char *file,
+    fs_err *err)
 {
 	unsigned char *z = NULL;
-	char *buf, gz[64];
-	size_t len, zlen = 0;
+	char gz[256];
+	size_t zlen = 0;
 	int rc;
 
-	if ((rc = fs_file_read(path, (size_t)1 << 30, &buf, &len, err)) !=
-	    FS_OK)
-		return rc;
-	rc = gzip_buf(buf, len, &z, &zlen, err);
-	free(buf);
-	if (rc != FS_OK)
+	if ((rc = gzip_buf(buf, len, &z, &zlen, err)) != FS_OK)
 		return rc;
 	snprintf(gz, sizeof(gz), "%s.gz", file);
 	rc = write_at(dirfd, gz, z, zlen, err);
@@ -867,66 +977,100 @@ gzip_file(const char *path, int dirfd, const char *file, fs_err *err)
 	return rc;
 }
 
-struct tree {
-	struct fs_mdq *q;
-	int fd;				/* the release's entities/ */
-	int prevfd;			/* the live release's, or -1 */
-	const char *release_dir;
-	size_t next;			/* atomic */
-	pthread_mutex_t lock;
-	int rc;
-	fs_err err;
-};
-
 /*
- * One entity's files: the document, its .gz and its discovery .json.  An
- * entity whose document in the live release is the same file (the same
- * inode, a link to the same cache file) takes all three from there.
+ * One entity's files: the document, its .gz and its discovery .json.  A
+ * document signed in this run is written from memory and linked into the
+ * cache; a cached one is linked from the cache.  An entity whose document
+ * in the live release is the same file (the same inode, a link to the
+ * same cache file) takes all three from there.  Only the bytes and the
+ * discovery JSON made in the checks are read: the feeds are being built
+ * from the entities' nodes meanwhile.
  */
 static int
 tree_one(struct tree *t, struct item *it, fs_err *err)
 {
 	const char *name = it->c != NULL ? it->c->name : it->new_name;
-	char path[4400], gz[64], js[64], *text;
+	char path[4400], js[64], *text, *buf = NULL;
 	struct stat cs, ps;
+	size_t len;
 	int rc;
 
 	if (name[0] == '\0')
 		return fs_err_set(err, FS_EINTERNAL, "entity %s has no signed "
 		    "document", it->e->entity_id);
-	if ((it->disco = fs_disco_entity(it->e->node, it->e->entity_id)) ==
-	    NULL)
+	it->disco = it->e->disco != NULL ? json_incref(it->e->disco) :
+	    json_pack("{s:s,s:s}", "entityID", it->e->entity_id, "entity_id",
+	    it->e->entity_id);
+	if (it->disco == NULL)
 		return fs_err_nomem(err, "writing the MDQ tree");
 	cache_path(t->q, name, path, sizeof(path));
-	snprintf(gz, sizeof(gz), "%s.gz", it->file);
 	snprintf(js, sizeof(js), "%s.json", it->file);
 	hex(it->c != NULL ? it->c->hash : it->hash, 32, it->sha256);
-	if (t->prevfd != -1 && stat(path, &cs) == 0 &&
-	    fstatat(t->prevfd, it->file, &ps, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    cs.st_ino == ps.st_ino && cs.st_dev == ps.st_dev &&
-	    linkat(t->prevfd, it->file, t->fd, it->file, 0) == 0) {
-		if (linkat(t->prevfd, gz, t->fd, gz, 0) == 0 &&
-		    linkat(t->prevfd, js, t->fd, js, 0) == 0) {
-			it->size = cs.st_size;
-			it->mtime = cs.st_mtime;
-			return FS_OK;
+	if (it->doc != NULL) {
+		/* Signed now: the file, then the cache's link to it. */
+		if ((rc = write_at(t->fd, it->file, it->doc, it->doclen,
+		    err)) != FS_OK)
+			return rc;
+		if (linkat(t->fd, it->file, AT_FDCWD, path, 0) == -1 &&
+		    errno != EEXIST)
+			return fs_err_set(err, FS_EIO, "cannot link '%s' into "
+			    "the cache: %s", path, strerror(errno));
+		it->size = (off_t)it->doclen;
+		if ((rc = gzip_to(it->doc, it->doclen, t->fd, it->file,
+		    err)) != FS_OK)
+			return rc;
+	} else {
+		char gz[64];
+
+		snprintf(gz, sizeof(gz), "%s.gz", it->file);
+		if (t->prevfd != -1 && stat(path, &cs) == 0 &&
+		    fstatat(t->prevfd, it->file, &ps, AT_SYMLINK_NOFOLLOW) ==
+		    0 && cs.st_ino == ps.st_ino && cs.st_dev == ps.st_dev &&
+		    linkat(t->prevfd, it->file, t->fd, it->file, 0) == 0) {
+			if (linkat(t->prevfd, gz, t->fd, gz, 0) == 0 &&
+			    linkat(t->prevfd, js, t->fd, js, 0) == 0) {
+				it->size = cs.st_size;
+				return FS_OK;
+			}
+			(void)unlinkat(t->fd, gz, 0);
+			(void)unlinkat(t->fd, js, 0);
+		} else if ((rc = place(t->q, name, t->fd, it->file, err)) !=
+		    FS_OK) {
+			return rc;
 		}
-		(void)unlinkat(t->fd, gz, 0);
-		(void)unlinkat(t->fd, js, 0);
-	} else if ((rc = place(t->q, name, t->fd, it->file, err)) != FS_OK) {
-		return rc;
+		if ((rc = fs_file_read(path, (size_t)1 << 30, &buf, &len,
+		    err)) != FS_OK)
+			return rc;
+		it->size = (off_t)len;
+		rc = gzip_to(buf, len, t->fd, it->file, err);
+		free(buf);
+		if (rc != FS_OK)
+			return rc;
 	}
-	if (fstatat(t->fd, it->file, &ps, 0) == -1)
-		return fs_err_set(err, FS_EIO, "cannot stat '%s': %s",
-		    it->file, strerror(errno));
-	it->size = ps.st_size;
-	it->mtime = ps.st_mtime;
-	if ((rc = gzip_file(path, t->fd, it->file, err)) != FS_OK)
-		return rc;
 	if ((text = json_dumps(it->disco, JSON_COMPACT)) == NULL)
 		return fs_err_nomem(err, "writing the MDQ tree");
 	rc = write_at(t->fd, js, text, strlen(text), err);
 	free(text);
+	return rc;
+}
+
+/* The aggregate's .gz, once it is written (it is a feed). */
+static int
+tree_aggregate(struct tree *t, fs_err *err)
+{
+	char *buf;
+	size_t len;
+	char path[8192];
+	int rc;
+
+	if (fs_path_fmt(path, sizeof(path), err, "/proc/self/fd/%d/%s",
+	    t->rfd, t->q->mc->aggregate) != FS_OK)
+		return FS_EUSAGE;
+	if ((rc = fs_file_read(path, (size_t)4 << 30, &buf, &len, err)) !=
+	    FS_OK)
+		return rc;
+	rc = gzip_to(buf, len, t->rfd, t->q->mc->aggregate, err);
+	free(buf);
 	return rc;
 }
 
@@ -938,42 +1082,136 @@ tree_worker(void *arg)
 	fs_err err;
 	int rc = FS_OK;
 
-	/* Job n: the aggregate's .gz; jobs 0..n-1: the entities. */
-	while ((i = __atomic_fetch_add(&t->next, 1, __ATOMIC_RELAXED)) <=
-	    t->q->n) {
-		if (i == t->q->n) {
-			char agg[4400];
-			int rfd;
-
-			snprintf(agg, sizeof(agg), "%s/%s", t->release_dir,
-			    t->q->mc->aggregate);
-			if (access(agg, F_OK) != 0)
-				continue;
-			if ((rfd = open(t->release_dir, O_RDONLY |
-			    O_DIRECTORY | O_CLOEXEC)) == -1) {
-				rc = fs_err_set(&err, FS_EIO, "cannot open "
-				    "'%s': %s", t->release_dir,
-				    strerror(errno));
-				break;
-			}
-			rc = gzip_file(agg, rfd, t->q->mc->aggregate, &err);
-			close(rfd);
-		} else {
-			rc = tree_one(t, &t->q->v[i], &err);
-		}
-		if (rc != FS_OK)
+	while ((i = __atomic_fetch_add(&t->next, 1, __ATOMIC_RELAXED)) <
+	    t->q->n)
+		if ((rc = tree_one(t, &t->q->v[i], &err)) != FS_OK)
 			break;
-	}
-	if (rc != FS_OK) {
-		pthread_mutex_lock(&t->lock);
-		if (t->rc == FS_OK) {
-			t->rc = rc;
-			t->err = err;
-		}
+	/* Whoever is done first compresses the aggregate when it comes. */
+	pthread_mutex_lock(&t->lock);
+	while (rc == FS_OK && t->rc == FS_OK && t->agg == 0)
+		pthread_cond_wait(&t->cond, &t->lock);
+	if (rc == FS_OK && t->rc == FS_OK && t->agg == 1) {
+		t->agg = 2;
 		pthread_mutex_unlock(&t->lock);
-		__atomic_store_n(&t->next, t->q->n + 1, __ATOMIC_RELAXED);
+		rc = tree_aggregate(t, &err);
+		pthread_mutex_lock(&t->lock);
 	}
+	if (rc != FS_OK && t->rc == FS_OK) {
+		t->rc = rc;
+		t->err = err;
+		__atomic_store_n(&t->next, t->q->n, __ATOMIC_RELAXED);
+	}
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
 	return NULL;
+}
+
+/*
+ * Start writing release_dir/entities/ on every CPU but one, while the
+ * feeds are built; fs_mdq_tree_aggregate() says the aggregate is written,
+ * fs_mdq_write() waits for the tree and finishes it.
+ */
+int
+fs_mdq_tree_start(struct fs_mdq *q, const char *release_dir,
+    const char *publish_dir, fs_err *err)
+{
+	struct tree *t;
+	char dir[4200], prev[4200];
+	unsigned want = fs_cpus();
+	int rc;
+
+	if ((rc = fs_path_fmt(dir, sizeof(dir), err, "%s/entities",
+	    release_dir)) != FS_OK)
+		return rc;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return fs_err_nomem(err, "writing the MDQ tree");
+	t->q = q;
+	t->fd = t->prevfd = t->rfd = -1;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
+	q->tree = t;
+	if (mkdir(dir, 0755) == -1)
+		return fs_err_set(err, FS_EIO, "cannot make '%s': %s", dir,
+		    strerror(errno));
+	if ((t->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (t->rfd = open(release_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		return fs_err_set(err, FS_EIO, "cannot open '%s': %s", dir,
+		    strerror(errno));
+	if (fs_path_fmt(prev, sizeof(prev), NULL, "%s/current/entities",
+	    publish_dir) == FS_OK)
+		t->prevfd = open(prev, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* The building thread signs the feeds meanwhile. */
+	want = want > 2 ? want - 1 : 1;
+	if (want > 16)
+		want = 16;
+	for (unsigned i = 0; i < want; i++) {
+		if (pthread_create(&t->th[i], NULL, tree_worker, t) != 0)
+			break;
+		t->nth++;
+	}
+	if (t->nth == 0)
+		return fs_err_set(err, FS_EINTERNAL, "cannot start a thread");
+	return FS_OK;
+}
+
+/* The aggregate is written (ready 1) or will not be (ready 0). */
+void
+fs_mdq_tree_aggregate(struct fs_mdq *q, int ready)
+{
+	struct tree *t = q->tree;
+
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&t->lock);
+	if (t->agg == 0)
+		t->agg = ready ? 1 : -1;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Stop the tree: wait for its threads (nothing more is written). */
+static int
+tree_end(struct fs_mdq *q, fs_err *err)
+{
+	struct tree *t = q->tree;
+	int rc;
+
+	if (t == NULL)
+		return FS_OK;
+	fs_mdq_tree_aggregate(q, 0);
+	for (unsigned i = 0; i < t->nth; i++)
+		pthread_join(t->th[i], NULL);
+	t->nth = 0;
+	if ((rc = t->rc) != FS_OK && err != NULL)
+		*err = t->err;
+	return rc;
+}
+
+void
+fs_mdq_tree_stop(struct fs_mdq *q)
+{
+	tree_free(q);
+}
+
+static void
+tree_free(struct fs_mdq *q)
+{
+	struct tree *t = q->tree;
+
+	if (t == NULL)
+		return;
+	(void)tree_end(q, NULL);
+	if (t->fd != -1)
+		close(t->fd);
+	if (t->prevfd != -1)
+		close(t->prevfd);
+	if (t->rfd != -1)
+		close(t->rfd);
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->cond);
+	free(t);
+	q->tree = NULL;
 }
 
 static int
@@ -1004,49 +1242,22 @@ dump_at(int dirfd, const char *file, json_t *j, size_t flags, fs_err *err)
 }
 
 /*
- * release_dir/entities/ (a file, its .gz and its discovery .json per
- * entity, index.json), release_dir/entities.json (the discovery list,
- * by title) and the aggregate's .gz.  The aggregate must be written.
+ * Wait for the tree, then write entities/index.json and entities.json
+ * (the discovery list, by title); the journal has served its turn.
  */
 int
-fs_mdq_write(struct fs_mdq *q, const char *release_dir,
-    const char *publish_dir, fs_err *err)
+fs_mdq_write(struct fs_mdq *q, fs_err *err)
 {
-	struct tree t = { q, -1, -1, release_dir, 0,
-	    PTHREAD_MUTEX_INITIALIZER, FS_OK, { 0 } };
-	pthread_t th[16];
-	unsigned want = fs_cpus(), started = 0;
-	char dir[4200], prev[4200];
+	struct tree *t = q->tree;
 	json_t *idx = NULL, *state = NULL, **list = NULL, *all = NULL;
-	int rfd = -1, rc;
+	char path[4300];
+	int rc;
 
-	if ((rc = fs_path_fmt(dir, sizeof(dir), err, "%s/entities",
-	    release_dir)) != FS_OK)
-		return rc;
-	if (mkdir(dir, 0755) == -1)
-		return fs_err_set(err, FS_EIO, "cannot make '%s': %s", dir,
-		    strerror(errno));
-	if ((t.fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return fs_err_set(err, FS_EIO, "cannot open '%s': %s", dir,
-		    strerror(errno));
-	if (fs_path_fmt(prev, sizeof(prev), NULL, "%s/current/entities",
-	    publish_dir) == FS_OK)
-		t.prevfd = open(prev, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (want > 16)
-		want = 16;
-	for (unsigned i = 1; i < want; i++) {
-		if (pthread_create(&th[i], NULL, tree_worker, &t) != 0)
-			break;
-		started++;
-	}
-	tree_worker(&t);
-	for (unsigned i = 1; i <= started; i++)
-		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&t.lock);
-	if ((rc = t.rc) != FS_OK) {
-		*err = t.err;
+	if (t == NULL)
+		return fs_err_set(err, FS_EINTERNAL, "the MDQ tree was not "
+		    "started");
+	if ((rc = tree_end(q, err)) != FS_OK)
 		goto out;
-	}
 	if ((idx = json_object()) == NULL || (state = json_object()) == NULL ||
 	    (all = json_array()) == NULL ||
 	    (list = calloc(q->n + 1, sizeof(*list))) == NULL) {
@@ -1078,18 +1289,14 @@ fs_mdq_write(struct fs_mdq *q, const char *release_dir,
 	qsort(list, q->n, sizeof(*list), by_title);
 	for (size_t i = 0; i < q->n; i++)
 		json_array_append(all, list[i]);
-	if ((rc = dump_at(t.fd, "index.json", idx, JSON_INDENT(1) |
-	    JSON_SORT_KEYS, err)) != FS_OK)
-		goto out;
-	if ((rfd = open(release_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1) {
-		rc = fs_err_set(err, FS_EIO, "cannot open '%s': %s",
-		    release_dir, strerror(errno));
-		goto out;
-	}
-	if ((rc = dump_at(rfd, "entities.json", all, JSON_COMPACT, err)) !=
+	if ((rc = dump_at(t->fd, "index.json", idx, JSON_INDENT(1) |
+	    JSON_SORT_KEYS, err)) != FS_OK ||
+	    (rc = dump_at(t->rfd, "entities.json", all, JSON_COMPACT, err)) !=
 	    FS_OK)
 		goto out;
+	/* Every signature of the run is a cache file now. */
+	snprintf(path, sizeof(path), "%s/journal", q->dir);
+	(void)unlink(path);
 	/* Kept for fs_mdq_commit. */
 	json_decref(q->prev);
 	q->prev = state;
@@ -1099,11 +1306,7 @@ out:
 	json_decref(all);
 	json_decref(idx);
 	json_decref(state);
-	if (rfd != -1)
-		close(rfd);
-	if (t.prevfd != -1)
-		close(t.prevfd);
-	close(t.fd);
+	tree_free(q);
 	return rc;
 }
 
@@ -1204,9 +1407,15 @@ fs_mdq_free(struct fs_mdq *q)
 	if (q == NULL)
 		return;
 	free(q->cv);
-	for (size_t i = 0; q->v != NULL && i < q->n; i++)
+	for (size_t i = 0; q->v != NULL && i < q->n; i++) {
 		json_decref(q->v[i].disco);
+		free(q->v[i].doc);
+	}
 	free(q->v);
+	tree_free(q);
+	if (q->jfd != -1)
+		close(q->jfd);
+	pthread_mutex_destroy(&q->jlock);
 	json_decref(q->prev);
 	free(q);
 }

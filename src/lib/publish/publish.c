@@ -1077,12 +1077,22 @@ build_feeds(struct run *r, struct feed_state *fs, fs_err *err)
 			return rc;
 		json_object_set_new(r->rep->timings, "entities",
 		    json_real(fs_elapsed(&t1)));
+		/* The per-entity files, on threads of their own. */
+		if ((rc = fs_mdq_tree_start(r->mdq, r->rel.building,
+		    r->conf->publish_dir, err)) != FS_OK)
+			return rc;
 	}
 feeds:
-	for (size_t i = 0; i < r->nfeeds && r->refusal[0] == '\0'; i++) {
+	/* The mdq: aggregate (the last feed) first: its .gz is made while
+	 * the other feeds are signed. */
+	for (size_t k = 0; k < r->nfeeds && r->refusal[0] == '\0'; k++) {
+		size_t i = r->mdq != NULL ? (k + r->nfeeds - 1) % r->nfeeds : k;
+
 		feed_id(r, &fs[i]);
 		if ((rc = write_feed(r, &fs[i], err)) != FS_OK)
 			return rc;
+		if (r->mdq != NULL && i == r->nfeeds - 1)
+			fs_mdq_tree_aggregate(r->mdq, r->refusal[0] == '\0');
 		if (earliest == 0 || fs[i].valid_until < earliest)
 			earliest = fs[i].valid_until;
 	}
@@ -1091,8 +1101,7 @@ feeds:
 		time_t e;
 
 		clock_gettime(CLOCK_MONOTONIC, &t2);
-		if ((rc = fs_mdq_write(r->mdq, r->rel.building,
-		    r->conf->publish_dir, err)) != FS_OK)
+		if ((rc = fs_mdq_write(r->mdq, err)) != FS_OK)
 			return rc;
 		json_object_set_new(r->rep->timings, "tree",
 		    json_real(fs_elapsed(&t2)));
@@ -1173,6 +1182,7 @@ free_run(struct run *r)
 	for (size_t i = 0; i < r->ents.n; i++) {
 		xmlFreeNode(r->ents.v[i].node);
 		xmlFree(r->ents.v[i].entity_id);
+		json_decref(r->ents.v[i].disco);
 	}
 	free(r->ents.v);
 	for (size_t i = 0; i < r->nsrc; i++) {
@@ -1299,6 +1309,11 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 		(void)xmlSearchNs(r.ents.v[i].home, r.ents.v[i].node,
 		    BAD_CAST "xml");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (size_t i = 0; conf->mdq.enabled && i < r.ents.n; i++)
+		for (size_t k = 0; k < conf->mdq.sources.n; k++)
+			if (strcmp(r.ents.v[i].src->conf->name,
+			    conf->mdq.sources.v[k]) == 0)
+				r.ents.v[i].want_disco = 1;
 	if ((rc = fs_check_entities(rules, r.ents.v, r.ents.n, r.rep, fs_cpus(),
 	    err)) != FS_OK)
 		goto out;
@@ -1378,8 +1393,11 @@ refused:
 	rc = fs_err_set(err, FS_ENOTVALID, "%s; nothing published was "
 	    "changed", r.refusal);
 out:
-	if (r.mdq != NULL)
+	if (r.mdq != NULL) {
+		/* Its threads write into the release folder: stop them first. */
+		fs_mdq_tree_stop(r.mdq);
 		fs_mdq_report(r.mdq, r.rep->root);
+	}
 	{
 		json_int_t feeds_signed = 0, ents = json_integer_value(
 		    json_object_get(json_object_get(r.rep->root, "mdq"),

@@ -41,6 +41,8 @@ struct fs_entity {
 					   validUntil, as published */
 	int have_digest;
 	int dropped;			/* an [ERROR]: in no feed */
+	int want_disco;			/* compute disco in the checks */
+	json_t *disco;			/* its discovery JSON, or NULL */
 };
 
 /* A source in a run. */
@@ -182,12 +184,19 @@ int fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err);
 
 /*
  * The MDQ tree in release_dir: entities/{sha1}HEX (+ .gz, .json),
- * entities/index.json, entities.json, and the aggregate's .gz (written
- * before).  Unchanged entities are linked from publish_dir's live
+ * entities/index.json, entities.json, and the aggregate's .gz.  Start it
+ * after signing (it writes on threads of its own while the feeds are
+ * built), say when the aggregate is written, and finish it with
+ * fs_mdq_write.  Unchanged entities are linked from publish_dir's live
  * release.
  */
-int fs_mdq_write(struct fs_mdq *q, const char *release_dir,
+int fs_mdq_tree_start(struct fs_mdq *q, const char *release_dir,
     const char *publish_dir, fs_err *err);
+void fs_mdq_tree_aggregate(struct fs_mdq *q, int ready);
+int fs_mdq_write(struct fs_mdq *q, fs_err *err);
+
+/* Stop a tree that will not be finished (a refusal, an error). */
+void fs_mdq_tree_stop(struct fs_mdq *q);
 
 /* The earliest validUntil of the documents (0: none). */
 time_t fs_mdq_earliest(const struct fs_mdq *q);
