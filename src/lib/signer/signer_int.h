@@ -23,6 +23,8 @@ struct fs_signer {
 	enum fs_keytype type;
 	unsigned bits;
 	int token;
+	unsigned parallel;	/* signatures at once, when the backend
+				   knows (fedsignd); 0: ask the token */
 	int have_cert_problem;
 	fs_err cert_problem;
 };

@@ -188,6 +188,8 @@ fs_signer_parallel(const fs_signer *s)
 {
 	const struct p11_signer *ps = s->impl;
 
+	if (s->parallel > 0)
+		return s->parallel;
 	if (!s->token)
 		return FS_TOKEN_MAX_SESSIONS;
 	return fs_token_max_sessions(fs_key_token(ps->k));
