@@ -103,9 +103,28 @@ struct fs_mdq {
 	int jfd;			/* the journal, while signing */
 	pthread_mutex_t jlock;		/* one record at a time */
 	struct tree *tree;		/* the tree being written */
+	unsigned char signer[32];	/* the key (and certificate) the cache
+					   keys are for */
 };
 
 static int replay_journal(struct fs_mdq *q, fs_err *err);
+
+/* The cache file an item publishes: the one signed this run, if any. */
+static const char *
+item_name(const struct item *it)
+{
+	if (it->new_name[0] != '\0' || it->c == NULL)
+		return it->new_name;
+	return it->c->name;
+}
+
+static const unsigned char *
+item_hash(const struct item *it)
+{
+	if (it->new_name[0] != '\0' || it->c == NULL)
+		return it->hash;
+	return it->c->hash;
+}
 static void tree_free(struct fs_mdq *q);
 
 static void
@@ -274,6 +293,7 @@ cache_key(const struct fs_mdq *q, const struct fs_entity *e,
 		return;
 	}
 	EVP_DigestUpdate(md, CACHE_VERSION, sizeof(CACHE_VERSION));
+	EVP_DigestUpdate(md, q->signer, sizeof(q->signer));
 	EVP_DigestUpdate(md, e->digest, sizeof(e->digest));
 	snprintf(buf, sizeof(buf), "%lld|%s|%s",
 	    (long long)q->mc->cache_duration,
@@ -299,8 +319,13 @@ spread_of(const char *entity_id)
 
 /*
  * The validUntil a signature made now would get: now + validity, never
- * later than what the entity came with, less its share of the window
- * where there is room for it.
+ * later than the entity's own validUntil, less its share of the window
+ * where there is room for it.  An enclosing aggregate's validUntil bounds
+ * that aggregate's signature, not our per-entity documents: each run
+ * fetches and verifies the source again, and an entity whose source stops
+ * verifying (or expires) is no longer in the tree.  Capping by it would
+ * re-sign every upstream entity whenever the upstream's short validity
+ * window moved, which a 2/s smartcard cannot do for eduGAIN.
  */
 static time_t
 target(const struct fs_mdq *q, const struct fs_entity *e, int *bounded)
@@ -309,13 +334,8 @@ target(const struct fs_mdq *q, const struct fs_entity *e, int *bounded)
 	time_t base = q->now + (time_t)q->mc->validity, head;
 
 	*bounded = 0;
-	if (e->valid_until != 0 && e->valid_until < base) {
-		base = e->valid_until;
-		*bounded = 1;
-	}
-	if (e->src != NULL && e->src->valid_until != 0 &&
-	    e->src->valid_until < base) {
-		base = e->src->valid_until;
+	if (e->own_valid_until != 0 && e->own_valid_until < base) {
+		base = e->own_valid_until;
 		*bounded = 1;
 	}
 	head = base - q->now - w;
@@ -392,10 +412,105 @@ plan_renewals(struct fs_mdq *q, fs_err *err)
 		if (!must && taken >= budget)
 			break;
 		cand[i]->action = RENEW;
+		/* Its old document goes once the new one is published. */
+		cand[i]->c->used = 0;
 		taken++;
 	}
 	free(cand);
 	return FS_OK;
+}
+
+/*
+ * Each item against the cache: kept, renewed or signed.  Again when the
+ * signer turns out not to be the one the plan assumed.
+ */
+static int
+match(struct fs_mdq *q, fs_err *err)
+{
+	memset(q->counts, 0, sizeof(q->counts));
+	q->bounded_short = 0;
+	for (size_t i = 0; i < q->cn; i++)
+		q->cv[i].used = 0;
+	for (size_t i = 0; i < q->n; i++) {
+		struct item *it = &q->v[i];
+		struct fs_entity *e = it->e;
+
+		cache_key(q, e, it->key);
+		it->c = find_cached(q, it->key);
+		/* A document that expires before the next run is of no use. */
+		if (it->c != NULL && it->c->valid_until - q->now <=
+		    (time_t)q->mc->run_interval)
+			it->c = NULL;
+		if (it->c != NULL) {
+			it->action = KEEP;
+			it->valid_until = it->c->valid_until;
+			it->c->used = 1;
+			/* Bounded now if a signature now would be. */
+			(void)target(q, e, &it->bounded);
+			continue;
+		}
+		it->action = json_object_get(q->prev, e->entity_id) == NULL ?
+		    SIGN_NEW : SIGN_CHANGED;
+	}
+	if (plan_renewals(q, err) != FS_OK)
+		return FS_ENOMEM;
+	for (size_t i = 0; i < q->n; i++)
+		q->counts[q->v[i].action]++;
+	return FS_OK;
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* How many entities the last publication had that this one has not. */
+static int
+count_removed(struct fs_mdq *q, fs_err *err)
+{
+	const char **ids, *id;
+	json_t *v;
+
+	if (q->prev == NULL || q->n == 0) {
+		q->removed = q->prev != NULL ? json_object_size(q->prev) : 0;
+		return FS_OK;
+	}
+	if ((ids = calloc(q->n, sizeof(*ids))) == NULL)
+		return fs_err_nomem(err, "planning MDQ");
+	for (size_t i = 0; i < q->n; i++)
+		ids[i] = q->v[i].e->entity_id;
+	qsort(ids, q->n, sizeof(*ids), by_id);
+	json_object_foreach(q->prev, id, v) {
+		(void)v;
+		if (bsearch(&id, ids, q->n, sizeof(*ids), by_id) == NULL)
+			q->removed++;
+	}
+	free(ids);
+	return FS_OK;
+}
+
+/* The signer the last run used, as the plan's best guess of this one's. */
+static void
+read_signer(struct fs_mdq *q)
+{
+	char path[4300], *was = NULL;
+	size_t wlen;
+	fs_err e;
+
+	memset(q->signer, 0, sizeof(q->signer));
+	snprintf(path, sizeof(path), "%s/signer", q->dir);
+	if (fs_file_read(path, 1024, &was, &wlen, &e) == FS_OK && wlen >= 64)
+		for (size_t i = 0; i < 32; i++) {
+			unsigned x;
+
+			if (sscanf(was + 2 * i, "%2x", &x) != 1) {
+				memset(q->signer, 0, sizeof(q->signer));
+				break;
+			}
+			q->signer[i] = (unsigned char)x;
+		}
+	free(was);
 }
 
 int
@@ -433,53 +548,18 @@ fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct fs_entity *e = &ents[i];
-		struct item *it;
-		char kx[65];
-		const char *was;
 
 		if (e->dropped || !e->have_digest || !in_sources(q->mc, e))
 			continue;
-		it = &q->v[q->n++];
-		it->e = e;
-		cache_key(q, e, it->key);
-		sha1_file(e->entity_id, it->file);
-		it->c = find_cached(q, it->key);
-		/* A document that expires before the next run is of no use. */
-		if (it->c != NULL && it->c->valid_until - now <=
-		    (time_t)q->mc->run_interval)
-			it->c = NULL;
-		if (it->c != NULL) {
-			it->action = KEEP;
-			it->valid_until = it->c->valid_until;
-			it->c->used = 1;
-			/* Bounded now if a signature now would be. */
-			(void)target(q, e, &it->bounded);
-			continue;
-		}
-		hex(it->key, 32, kx);
-		was = json_string_value(json_object_get(json_object_get(
-		    q->prev, e->entity_id), "key"));
-		it->action = was == NULL ? SIGN_NEW : SIGN_CHANGED;
+		q->v[q->n].e = e;
+		sha1_file(e->entity_id, q->v[q->n].file);
+		q->n++;
 	}
-	if ((rc = plan_renewals(q, err)) != FS_OK)
+	read_signer(q);
+	if ((rc = match(q, err)) != FS_OK)
 		goto fail;
-	for (size_t i = 0; i < q->n; i++)
-		q->counts[q->v[i].action]++;
-	if (q->prev != NULL) {
-		const char *id;
-		json_t *v;
-
-		json_object_foreach(q->prev, id, v) {
-			size_t i;
-
-			(void)v;
-			for (i = 0; i < q->n; i++)
-				if (strcmp(q->v[i].e->entity_id, id) == 0)
-					break;
-			if (i == q->n)
-				q->removed++;
-		}
-	}
+	if ((rc = count_removed(q, err)) != FS_OK)
+		goto fail;
 	*out = q;
 	return FS_OK;
 fail:
@@ -495,52 +575,32 @@ fs_mdq_to_sign(const struct fs_mdq *q)
 }
 
 /*
- * The key that signed the cache: when the signer's is another, nothing
- * in the cache is of use.
+ * The key and certificate that sign this run (tag: their digest).  The
+ * cache keys carry it: when it is not the one the plan assumed (the last
+ * run's), every item is matched again, so that a document signed by
+ * another key is never published, and those an interrupted run made with
+ * this key are kept.
  */
 int
-fs_mdq_signer(struct fs_mdq *q, EVP_PKEY *pub, fs_err *err)
+fs_mdq_signer(struct fs_mdq *q, const unsigned char tag[32], fs_err *err)
 {
-	unsigned char *der = NULL, h[32];
-	char x[65], path[4300], *was = NULL;
-	size_t wlen;
-	fs_err e;
-	int len;
+	char x[65], path[4300];
+	size_t before;
+	int rc;
 
-	if ((len = i2d_PUBKEY(pub, &der)) <= 0)
-		return fs_err_set(err, FS_EINTERNAL, "cannot encode the "
-		    "signer's public key");
-	EVP_Digest(der, (size_t)len, h, NULL, EVP_sha256(), NULL);
-	OPENSSL_free(der);
-	hex(h, 32, x);
-	snprintf(path, sizeof(path), "%s/signer", q->dir);
-	if (fs_file_read(path, 1024, &was, &wlen, &e) == FS_OK &&
-	    wlen >= 64 && memcmp(was, x, 64) == 0) {
-		free(was);
+	if (memcmp(q->signer, tag, 32) == 0)
 		return FS_OK;
-	}
-	free(was);
-	if (q->cn > 0) {
-		size_t k = 0;
-
-		for (size_t i = 0; i < q->n; i++) {
-			struct item *it = &q->v[i];
-
-			if (it->action == KEEP || it->action == RENEW) {
-				q->counts[it->action]--;
-				it->action = SIGN_CHANGED;
-				q->counts[SIGN_CHANGED]++;
-				k++;
-			}
-			it->c = NULL;
-		}
-		for (size_t i = 0; i < q->cn; i++)
-			q->cv[i].used = 0;
+	before = fs_mdq_to_sign(q);
+	memcpy(q->signer, tag, 32);
+	if ((rc = match(q, err)) != FS_OK)
+		return rc;
+	if (q->cn > 0)
 		fs_report_finding(q->rep, FS_LEVEL_INFO, "mdq", NULL, NULL,
-		    NULL, 0, "the signing key is not the one the MDQ cache was "
-		    "signed with: all %zu entity documents are signed again",
-		    k + q->counts[SIGN_NEW]);
-	}
+		    NULL, 0, "the signing key or certificate is not the one "
+		    "the last run used: %zu entity documents are signed "
+		    "(%zu planned)", fs_mdq_to_sign(q), before);
+	hex(tag, 32, x);
+	snprintf(path, sizeof(path), "%s/signer", q->dir);
 	return fs_write_file_atomic(path, x, 64, 0600, err);
 }
 
@@ -989,7 +1049,7 @@ gzip_to(const void *buf, size_t len, int dirfd, const char *file,
 static int
 tree_one(struct tree *t, struct item *it, fs_err *err)
 {
-	const char *name = it->c != NULL ? it->c->name : it->new_name;
+	const char *name = item_name(it);
 	char path[4400], js[64], *text, *buf = NULL;
 	struct stat cs, ps;
 	size_t len;
@@ -1005,7 +1065,7 @@ tree_one(struct tree *t, struct item *it, fs_err *err)
 		return fs_err_nomem(err, "writing the MDQ tree");
 	cache_path(t->q, name, path, sizeof(path));
 	snprintf(js, sizeof(js), "%s.json", it->file);
-	hex(it->c != NULL ? it->c->hash : it->hash, 32, it->sha256);
+	hex(item_hash(it), 32, it->sha256);
 	if (it->doc != NULL) {
 		/* Signed now: the file, then the cache's link to it. */
 		if ((rc = write_at(t->fd, it->file, it->doc, it->doclen,
@@ -1266,7 +1326,7 @@ fs_mdq_write(struct fs_mdq *q, fs_err *err)
 	}
 	for (size_t i = 0; i < q->n; i++) {
 		struct item *it = &q->v[i];
-		const char *name = it->c != NULL ? it->c->name : it->new_name;
+		const char *name = item_name(it);
 		char vu[32], dx[65], kx[65];
 		json_t *e;
 

@@ -48,6 +48,7 @@ struct run {
 	json_t *seen;			/* entityID -> the source that gave it */
 	EVP_MD_CTX *fp;			/* the inputs' fingerprint */
 	unsigned char fingerprint[32];
+	unsigned char signer_tag[32];	/* see signer_tag() */
 	json_t *prev;			/* the last publication's state */
 	json_t *next;			/* this one's */
 	struct fs_release rel;
@@ -578,6 +579,7 @@ feed_id(struct run *r, struct feed_state *f)
 		snprintf(f->id, sizeof(f->id), "_%.40s", r->rel.id);
 		return;
 	}
+	EVP_DigestUpdate(md, r->signer_tag, sizeof(r->signer_tag));
 	EVP_DigestUpdate(md, f->conf->file, strlen(f->conf->file) + 1);
 	if (f->conf->name != NULL)
 		EVP_DigestUpdate(md, f->conf->name, strlen(f->conf->name) + 1);
@@ -806,6 +808,42 @@ out:
 	return rc;
 }
 
+/*
+ * What the signer puts into a signature besides the value: its key, and
+ * the certificate in KeyInfo.  A feed or document made with another one
+ * is not reused.
+ */
+static int
+signer_tag(const fs_signer *s, unsigned char out[32], fs_err *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *der = NULL;
+	X509 *cert = fs_signer_cert(s);
+	unsigned int hl;
+	int len, ok;
+
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    (len = i2d_PUBKEY(fs_signer_pubkey(s), &der)) <= 0) {
+		EVP_MD_CTX_free(md);
+		return fs_err_nomem(err, "fingerprinting the signer");
+	}
+	ok = EVP_DigestUpdate(md, der, (size_t)len);
+	OPENSSL_free(der);
+	der = NULL;
+	if (ok && cert != NULL) {
+		if ((len = i2d_X509(cert, &der)) <= 0)
+			ok = 0;
+		else
+			ok = EVP_DigestUpdate(md, der, (size_t)len);
+		OPENSSL_free(der);
+	}
+	ok = ok && EVP_DigestFinal_ex(md, out, &hl) == 1;
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return fs_err_nomem(err, "fingerprinting the signer");
+	return FS_OK;
+}
+
 static int
 open_signer(struct run *r, fs_err *err)
 {
@@ -833,8 +871,10 @@ open_signer(struct run *r, fs_err *err)
 			return rc;
 		rc = fs_signer_set_cert(r->signer, cert, err);
 		X509_free(cert);
+		if (rc != FS_OK)
+			return rc;
 	}
-	return rc;
+	return signer_tag(r->signer, r->signer_tag, err);
 }
 
 /* --- the run ------------------------------------------------------------- */
@@ -1069,8 +1109,7 @@ build_feeds(struct run *r, struct feed_state *fs, fs_err *err)
 		struct timespec t1;
 
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if ((rc = fs_mdq_signer(r->mdq, fs_signer_pubkey(r->signer),
-		    err)) != FS_OK)
+		if ((rc = fs_mdq_signer(r->mdq, r->signer_tag, err)) != FS_OK)
 			return rc;
 		fs_mdq_check_cache(r->mdq);
 		if ((rc = fs_mdq_sign(r->mdq, r->signer, err)) != FS_OK)

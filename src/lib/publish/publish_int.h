@@ -37,6 +37,7 @@ struct fs_entity {
 	unsigned long line;
 	unsigned roles;
 	time_t valid_until;		/* its own or an enclosing one; 0: none */
+	time_t own_valid_until;		/* its own attribute only; 0: none */
 	unsigned char digest[32];	/* exc-c14n without Signature, ID and
 					   validUntil, as published */
 	int have_digest;
@@ -173,7 +174,8 @@ size_t fs_mdq_to_sign(const struct fs_mdq *q);
 
 /* The signer's key: another than the cache's makes every entity one to
  * sign; remembered for the next run. */
-int fs_mdq_signer(struct fs_mdq *q, EVP_PKEY *pub, fs_err *err);
+int fs_mdq_signer(struct fs_mdq *q, const unsigned char tag[32],
+    fs_err *err);
 
 /* Cache files whose bytes do not match their name are signed again. */
 void fs_mdq_check_cache(struct fs_mdq *q);

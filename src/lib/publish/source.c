@@ -201,7 +201,9 @@ take_entity(struct take *t, xmlNodePtr e, time_t vu, fs_err *err)
 		xmlFree(id);
 		return FS_OK;
 	}
-	if (n == 1 && (vu == 0 || own < vu))
+	if (n != 1)
+		own = 0;
+	if (own != 0 && (vu == 0 || own < vu))
 		vu = own;
 	if (vu != 0 && vu <= t->now) {
 		fs_report_finding(t->rep, FS_LEVEL_ERROR, "validity",
@@ -283,6 +285,7 @@ take_entity(struct take *t, xmlNodePtr e, time_t vu, fs_err *err)
 	ent->line = line;
 	ent->roles = roles_of(e);
 	ent->valid_until = vu;
+	ent->own_valid_until = own;
 	t->taken++;
 	return FS_OK;
 }
