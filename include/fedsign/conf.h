@@ -76,6 +76,24 @@ struct fs_conf_mdq {
 	unsigned line;
 };
 
+/* serve: fedsign serve, the MDQ responder over publish-dir. */
+#define FS_CONF_SERVE_MAX_CLIENTS	1024
+#define FS_CONF_SERVE_TIMEOUT		30
+#define FS_CONF_SERVE_MARGIN		86400
+
+struct fs_conf_serve {
+	int enabled;			/* the section is there */
+	struct fs_conf_list listen;	/* listen: ADDR:PORT or a list of
+					   them (none: 127.0.0.1:8080) */
+	unsigned max_clients;		/* max-clients: (default 1024) */
+	int64_t timeout;		/* timeout: an idle connection is
+					   closed after it (default 30s) */
+	int64_t status_margin;		/* status-margin: /status says 503
+					   this long before the earliest
+					   validUntil (default 1d) */
+	unsigned line;
+};
+
 struct fs_conf {
 	char *path;			/* the file it was read from */
 	struct {
@@ -108,6 +126,8 @@ struct fs_conf {
 	} safety;
 	unsigned keep_releases;		/* keep-releases: default 5 */
 	struct fs_conf_mdq mdq;		/* mdq: */
+	struct fs_conf_serve serve;	/* serve: (its defaults also when
+					   the section is absent) */
 	struct fs_md_limits limits;	/* limits: {max-size, max-depth,
 					   max-attributes} */
 	struct {

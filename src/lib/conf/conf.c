@@ -52,11 +52,14 @@ struct ctx {
 static const char *const top_keys[] = {
 	"signing", "publish-dir", "state-dir", "validity", "cache-duration",
 	"resign-window", "publisher", "sources", "checks", "feeds", "safety",
-	"keep-releases", "limits", "fetch", "mdq", NULL
+	"keep-releases", "limits", "fetch", "mdq", "serve", NULL
 };
 static const char *const mdq_keys[] = {
 	"sources", "validity", "resign-window", "run-interval",
 	"cache-duration", "sign-workers", "aggregate", NULL
+};
+static const char *const serve_keys[] = {
+	"listen", "max-clients", "timeout", "status-margin", NULL
 };
 static const char *const signing_keys[] = {
 	"key", "key-file", "cert", "module", "alg", "digest", NULL
@@ -1226,6 +1229,79 @@ load_mdq(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	return FS_OK;
 }
 
+/* "ADDR:PORT" or "[V6ADDR]:PORT", the port 0 to 65535 (serve: listen). */
+static int
+check_listen(struct ctx *cx, const char *s, unsigned line)
+{
+	const char *colon = strrchr(s, ':'), *end;
+	size_t pl;
+
+	if (s[0] == '[')
+		end = strchr(s, ']');
+	else
+		end = colon;
+	if (colon == NULL || end == NULL || (s[0] == '[' ? end[1] != ':' :
+	    memchr(s, ':', (size_t)(colon - s)) != NULL))
+		return bad(cx, line, "listen address '%.64s' is not ADDR:PORT: "
+		    "write 127.0.0.1:8080, or [::1]:8080 for IPv6", s);
+	pl = strlen(colon + 1);
+	if (pl == 0 || pl > 5 || strspn(colon + 1, "0123456789") != pl ||
+	    strtoul(colon + 1, NULL, 10) > 65535)
+		return bad(cx, line, "listen address '%.64s': the port must be "
+		    "a number from 0 to 65535", s);
+	return FS_OK;
+}
+
+/* serve: after mdq:, whose documents it serves. */
+static int
+load_serve(struct ctx *cx, struct fs_conf *c, const struct node *top)
+{
+	struct fs_conf_serve *v = &c->serve;
+	const struct node *m, *ln, *tn, *mn;
+	char a[32];
+	int rc;
+
+	v->max_clients = FS_CONF_SERVE_MAX_CLIENTS;
+	v->timeout = FS_CONF_SERVE_TIMEOUT;
+	v->status_margin = FS_CONF_SERVE_MARGIN;
+	if ((rc = opt_map(cx, top, "serve", "in serve:", serve_keys, &m)) !=
+	    FS_OK || m == NULL)
+		return rc;
+	v->enabled = 1;
+	v->line = m->line;
+	if (!c->mdq.enabled)
+		return bad(cx, m->line, "serve: without mdq:: fedsign serve "
+		    "answers from the per-entity documents that mdq: "
+		    "publishes; add an mdq: section");
+	if ((rc = opt_list(cx, m, "listen", 0, &v->listen, &ln)) != FS_OK ||
+	    (rc = opt_uint(cx, m, "max-clients", 1, 1000000,
+	    &v->max_clients)) != FS_OK ||
+	    (rc = opt_duration(cx, m, "timeout", &v->timeout, &tn)) !=
+	    FS_OK ||
+	    (rc = opt_duration(cx, m, "status-margin", &v->status_margin,
+	    &mn)) != FS_OK)
+		return rc;
+	for (size_t i = 0; i < v->listen.n; i++)
+		if ((rc = check_listen(cx, v->listen.v[i], item_line(ln, i))) !=
+		    FS_OK)
+			return rc;
+	if (v->listen.n > 16)
+		return bad(cx, ln->line, "serve: more than 16 listen "
+		    "addresses: listen on fewer (0.0.0.0:PORT takes every "
+		    "IPv4 address)");
+	if (tn != NULL && v->timeout > 3600)
+		return bad(cx, tn->line, "serve: timeout %s is more than an "
+		    "hour: a slow client would hold its connection that long; "
+		    "30s is usual", tn->s);
+	if (mn != NULL && v->status_margin >= c->mdq.validity) {
+		fs_duration_format(c->mdq.validity, a, sizeof(a));
+		return bad(cx, mn->line, "serve: status-margin %s is not "
+		    "shorter than the mdq: validity %s: /status would always "
+		    "say 503; make it shorter (1d is usual)", mn->s, a);
+	}
+	return FS_OK;
+}
+
 /* The whole file, key by key, in an order where defaults come first. */
 static int
 load_top(struct ctx *cx, struct fs_conf *c, const struct node *top)
@@ -1282,7 +1358,9 @@ load_top(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	for (size_t i = 0; i < seq->n; i++)
 		if ((rc = load_feed(cx, c, i, seq->kid[i], vn, cn)) != FS_OK)
 			return rc;
-	return load_mdq(cx, c, top);
+	if ((rc = load_mdq(cx, c, top)) != FS_OK)
+		return rc;
+	return load_serve(cx, c, top);
 }
 
 /* The folder of the file's real path (the current one for "-"). */
@@ -1397,5 +1475,6 @@ fs_conf_free(struct fs_conf *c)
 	free(c->feeds);
 	list_free(&c->mdq.sources);
 	free(c->mdq.aggregate);
+	list_free(&c->serve.listen);
 	free(c);
 }
