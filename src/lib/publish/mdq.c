@@ -1240,6 +1240,8 @@ tree_end(struct fs_mdq *q, fs_err *err)
 	if (t == NULL)
 		return FS_OK;
 	fs_mdq_tree_aggregate(q, 0);
+	/* The feeds are done: this thread writes what is left too. */
+	(void)tree_worker(t);
 	for (unsigned i = 0; i < t->nth; i++)
 		pthread_join(t->th[i], NULL);
 	t->nth = 0;
@@ -1261,6 +1263,8 @@ tree_free(struct fs_mdq *q)
 
 	if (t == NULL)
 		return;
+	/* Nothing more is written. */
+	__atomic_store_n(&t->next, q->n, __ATOMIC_RELAXED);
 	(void)tree_end(q, NULL);
 	if (t->fd != -1)
 		close(t->fd);
