@@ -8,7 +8,7 @@
 MAN=$SRCDIR/doc/fedsign.1
 README=$SRCDIR/README.md
 : >"$TMP/all-help"
-for cmd in "token list" "token init" keygen "cert create" "cert show" sign verify publish check; do
+for cmd in "token list" "token init" keygen "cert create" "cert show" sign verify publish check serve; do
 	# shellcheck disable=SC2086
 	expect 0 "fedsign $cmd --help" "$FEDSIGN" $cmd --help
 	cat "$TMP/out" >>"$TMP/all-help"
