@@ -394,7 +394,8 @@ main(int argc, char **argv)
 	for (int i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
 	t1 = now();
-	qsort(lat, nlat, sizeof(*lat), cmp);
+	if (nlat > 0)
+		qsort(lat, nlat, sizeof(*lat), cmp);
 	printf("requests %ld ok %ld busy %ld unavailable %ld failed %ld "
 	    "seconds %.3f rate %.1f p50_ms %.3f p90_ms %.3f p99_ms %.3f "
 	    "max_ms %.3f\n", n_ok + n_busy + n_unavail + n_failed, n_ok,

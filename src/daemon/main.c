@@ -51,6 +51,19 @@ static SSL_CTX *tls_ctx;
 
 /* --- start-up ------------------------------------------------------------- */
 
+/*
+ * A start that fails once the sockets are made: their files go, so that
+ * nothing looks as if a fedsignd listened there.
+ */
+static void __attribute__((noreturn))
+start_failed(const struct fsd_conf *c, const char *msg)
+{
+	for (size_t i = 0; i < nlisteners && i < c->nlisten; i++)
+		if (c->listen[i].kind == FSD_UNIX)
+			(void)unlink(c->listen[i].path);
+	fatalx("%s", msg);
+}
+
 static void
 secure_start(void)
 {
@@ -456,15 +469,15 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < conf->nlisten; i++) {
 		if (fsd_listen_open(conf, &conf->listen[i], tls_ctx,
 		    &listeners[nlisteners], &err) != FS_OK)
-			fatalx("%s", err.msg);
+			start_failed(conf, err.msg);
 		nlisteners++;
 	}
 	po = pool_opts(conf);
 	fsd_pool_set_opts(&po);
 	if (fsd_pool_start(&err) != FS_OK)
-		fatalx("%s", err.msg);
+		start_failed(conf, err.msg);
 	if (fsd_keyset_open(conf, NULL, &ks, &err) != FS_OK)
-		fatalx("%s", err.msg);
+		start_failed(conf, err.msg);
 	drop_privileges(conf);
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)

@@ -1,0 +1,209 @@
+#!/bin/bash
+# fedsignd over several copies of one key: balancing, a token unplugged
+# mid-load (the shim's FS_SHIM_UNPLUG) with and without a second copy up,
+# recovery with a new login after the replug, a token that stops
+# answering (token-timeout), a single-session token (FS_SHIM_SMARTCARD),
+# and copies that hold different key pairs refused at start.
+#
+# hsm1 is opened through SoftHSM2 itself; hsm2 (and in part 3 hsm1 too)
+# through the shim, which loads its own copy of SoftHSM2: unplugging the
+# shim's tokens leaves the direct one alone.
+. "$SRCDIR/tests/lib.sh"
+. "$SRCDIR/tests/daemon/lib-daemon.sh"
+
+tokens hsm1 hsm2
+PLUG=$TMP/unplugged
+COUNT=$TMP/shim-calls
+
+# conf FILE URI...: a configuration with key md-signing on these copies.
+conf() {
+	local f=$1 u; shift
+	{ printf 'listen: [unix:%s]\naudit-log: %s/audit.jsonl\n' "$SOCK" "$TMP"
+	  printf 'health-interval: 1s\nretry-interval: 1s\ntoken-timeout: 2s\n'
+	  printf 'keys:\n  md-signing:\n    sessions: 2\n    tokens:\n'
+	  for u in "$@"; do printf '      - "%s"\n' "$u"; done; } >"$f"
+}
+# state LABEL: the token's state in /status ("up", "down").
+state() {
+	api http://x/status >/dev/null
+	json "[t['state'] for t in d['keys']['md-signing']['tokens'] if t['label'] == '$1'][0]"
+}
+is_state() { [ "$(state "$1")" = "$2" ]; }
+# metric NAME-AND-LABELS: its value in /metrics (empty when absent).
+metric() {
+	api http://x/metrics >/dev/null
+	grep -F "$1" "$TMP/body" | grep -v '^#' | head -1 | awk '{print $NF}'
+}
+logins() { grep -c '^C_Login$' "$COUNT" 2>/dev/null || echo 0; }
+
+# --- 1. balancing over two healthy copies ---------------------------------
+conf "$TMP/f.yaml" "$(direct hsm1)" "$(shimmed hsm2)"
+start "$TMP/f.yaml" FS_SHIM_UNPLUG="$PLUG" FS_SHIM_COUNT="$COUNT" ||
+    { nok "fedsignd starts on hsm1 and hsm2"; done_testing; }
+ok "fedsignd starts on hsm1 and hsm2"
+check "each token is logged in to once at start" test "$(logins)" = 1
+expect 0 "400 requests from 4 threads, every signature verified" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 4 -n 400 -V
+out_has "ok 400 busy 0 unavailable 0 failed 0"
+api http://x/status >/dev/null
+n1=$(json "[t['signatures'] for t in d['keys']['md-signing']['tokens'] if t['label'] == 'hsm1'][0]")
+n2=$(json "[t['signatures'] for t in d['keys']['md-signing']['tokens'] if t['label'] == 'hsm2'][0]")
+echo "# signatures: hsm1 $n1, hsm2 $n2"
+check "the load is spread: each token made at least a fifth of it" \
+    test "$n1" -ge 80 -a "$n2" -ge 80
+check "/metrics counts the signatures of each token" \
+    test "$(metric 'fedsignd_signatures_total{key="md-signing",token="hsm2"')" = "$n2"
+check "no further login for the signatures" test "$(logins)" = 1
+
+# --- 2. hsm2 unplugged mid-load: no failed request, no wrong signature ----
+"$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 4 -t 6 -V >"$TMP/load.out" 2>&1 &
+LOAD=$!
+sleep 1.5
+touch "$PLUG"
+check "hsm2 is marked down" wait_until 10 is_state hsm2 down
+status_is 200 "/status stays 200 while hsm1 is up" http://x/status
+check "/status says why hsm2 is down" bash -c "python3 -c \"import json; d=json.load(open('$TMP/body')); t=[t for t in d['keys']['md-signing']['tokens'] if t['label']=='hsm2'][0]; assert 'CKR_' in t['reason'], t\""
+check "/metrics: fedsignd_token_up of hsm2 is 0" \
+    test "$(metric 'fedsignd_token_up{key="md-signing",token="hsm2"')" = 0
+check "/metrics: fedsignd_token_up of hsm1 is 1" \
+    test "$(metric 'fedsignd_token_up{key="md-signing",token="hsm1"')" = 1
+check "/metrics counts the token's errors by CKR code" \
+    bash -c "grep -E 'fedsignd_token_errors_total\{key=\"md-signing\",token=\"hsm2\",code=\"CKR_(DEVICE_REMOVED|SESSION_HANDLE_INVALID|TOKEN_NOT_PRESENT)\"\} [1-9]' '$TMP/body'"
+sleep 1
+before=$(logins)
+rm -f "$PLUG"
+check "hsm2 comes back after the replug, without a restart" wait_until 15 is_state hsm2 up
+check "it was logged in to again (the PIN read again from its file)" test "$(logins)" -gt "$before"
+wait "$LOAD"; rc=$?
+cat "$TMP/load.out" | sed 's/^/# /'
+check "the load client saw no failure (and verified every signature)" test "$rc" = 0
+_has "$TMP/load.out" "load across the unplug" "unavailable 0 failed 0"
+check "/metrics: fedsignd_token_up of hsm2 is 1 again" \
+    test "$(metric 'fedsignd_token_up{key="md-signing",token="hsm2"')" = 1
+check "/metrics: hsm2 was opened twice" \
+    test "$(metric 'fedsignd_token_opens_total{key="md-signing",token="hsm2"')" -ge 2
+expect 0 "hsm2 signs again after the replug" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 4 -n 200 -V
+api http://x/status >/dev/null
+m2=$(json "[t['signatures'] for t in d['keys']['md-signing']['tokens'] if t['label'] == 'hsm2'][0]")
+check "hsm2 takes its share again ($n2 -> $m2)" test "$m2" -gt $((n2 + 20))
+_has "$TMP/daemon.log" log "is up again"
+stop
+
+# --- 3. every copy unplugged: clear 503s, then recovery -------------------
+conf "$TMP/g.yaml" "$(shimmed hsm1)" "$(shimmed hsm2)"
+rm -f "$COUNT"
+start "$TMP/g.yaml" FS_SHIM_UNPLUG="$PLUG" FS_SHIM_COUNT="$COUNT" ||
+    nok "fedsignd starts on the shim's hsm1 and hsm2"
+touch "$PLUG"
+d=$(printf 'x' | openssl dgst -sha256 -binary | base64 -w0)
+# A request may reach a token before the unplug is seen; then the next.
+api --data "{\"alg\":\"sha256\",\"digest\":\"$d\"}" http://x/v1/keys/md-signing/sign >/dev/null
+status_is 503 "with no token up a signature request is 503" \
+    --data "{\"alg\":\"sha256\",\"digest\":\"$d\"}" http://x/v1/keys/md-signing/sign
+check "the 503 is JSON with error and detail" \
+    python3 -c "import json; d=json.load(open('$TMP/body')); assert d['error'] and d['detail'], d"
+check "the 503 has no signature" bash -c "! grep -q signature '$TMP/body'"
+status_is 503 "/status is 503 when a key has no healthy token" http://x/status
+check "/status names both tokens, down" \
+    test "$(json "' '.join(t['label']+':'+t['state'] for t in d['keys']['md-signing']['tokens'])")" = "hsm1:down hsm2:down"
+expect 0 "the load client gets only 503s, no wrong answer" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 2 -n 20
+out_has "ok 0 "
+out_has "failed 0"
+rm -f "$PLUG"
+check "both tokens come back" wait_until 15 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --unix-socket '$SOCK' http://x/status)\" = 200 ]"
+check "they were logged in to again" test "$(logins)" -ge 4
+expect 0 "signing works again" "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 2 -n 50 -V
+out_has "ok 50 "
+stop
+
+# --- 4. a token that stops answering: token-timeout -----------------------
+# The shim's hsm2 signs once every 5 s: each call outlasts token-timeout
+# (2 s); the request goes to hsm1 and hsm2 is marked down.
+conf "$TMP/h.yaml" "$(direct hsm1)" "$(shimmed hsm2)"
+start "$TMP/h.yaml" FS_SHIM_SIGN_RATE=0.2 ||
+    nok "fedsignd starts with a slow hsm2"
+t0=$(date +%s.%N)
+expect 0 "40 requests from 4 threads while hsm2 hangs: none fails" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 4 -n 40 -V
+out_has "ok 40 busy 0 unavailable 0 failed 0"
+t1=$(date +%s.%N)
+check "they took well under 40 slow signatures (${t0%.*} -> ${t1%.*})" \
+    python3 -c "assert $t1 - $t0 < 30"
+check "hsm2 was marked down for not answering" wait_until 5 is_state hsm2 down
+api http://x/status >/dev/null
+check "its reason says it timed out" bash -c "python3 -c \"import json; d=json.load(open('$TMP/body')); t=[t for t in d['keys']['md-signing']['tokens'] if t['label']=='hsm2'][0]; print(t); assert 'token-timeout' in t.get('reason','') or 'did not return' in t.get('reason',''), t\""
+status_is 200 "/status is 200: hsm1 is up" http://x/status
+t0=$(date +%s)
+stop; rc=$?
+check "SIGTERM with a call stuck in a module: exit 0" test "$rc" = 0
+check "and quickly" test $(( $(date +%s) - t0 )) -le 10
+
+# --- 4b. a token that returns a wrong signature ---------------------------
+# The shim's hsm2 cuts its signatures short: they do not verify, so the
+# daemon never hands one out, marks hsm2 down and signs on hsm1.
+start "$TMP/h.yaml" FS_SHIM_SIGLEN=255 || nok "fedsignd starts with a lying hsm2"
+expect 0 "100 requests while hsm2 returns bad signatures: all good" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 4 -n 100 -V
+out_has "ok 100 busy 0 unavailable 0 failed 0"
+check "hsm2 is kept down: its test signature does not verify" is_state hsm2 down
+api http://x/status >/dev/null
+check "its reason names the bad signature" bash -c "python3 -c \"import json; d=json.load(open('$TMP/body')); t=[t for t in d['keys']['md-signing']['tokens'] if t['label']=='hsm2'][0]; assert 'signature' in t['reason'], t\""
+check "/metrics: hsm2 made no signature that was handed out" \
+    test "$(metric 'fedsignd_signatures_total{key="md-signing",token="hsm2"')" = 0
+stop
+
+# --- 5. a token that allows one session ---------------------------------
+conf "$TMP/s.yaml" "$(shimmed hsm2)"
+start "$TMP/s.yaml" FS_SHIM_SMARTCARD=1 FS_SHIM_SIGN_RATE=100 ||
+    nok "fedsignd starts on a SmartCard-HSM"
+status_is 200 "GET /v1/keys/md-signing" http://x/v1/keys/md-signing
+check "the one-session token gets one session (sessions: 2 asked)" \
+    test "$(json "d['tokens'][0]['sessions']")" = 1
+check "and the key says one request at a time" test "$(json "d['parallel']")" = 1
+expect 0 "100 requests from 4 threads on one session: all verified" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 4 -n 100 -V
+out_has "ok 100 busy 0 unavailable 0 failed 0"
+stop
+
+# --- 6. a bounded queue: a flood beyond it gets 503 + Retry-After ---------
+conf "$TMP/q.yaml" "$(shimmed hsm2)"
+printf '    queue: 2\n' >>"$TMP/q.yaml"
+sed -i 's/sessions: 2/sessions: 1/' "$TMP/q.yaml"
+start "$TMP/q.yaml" FS_SHIM_SIGN_RATE=4 || nok "fedsignd starts with queue: 2"
+expect 0 "16 threads at a 4/s token with a queue of 2: some are turned away" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 16 -n 48
+check "some were 503 (busy)" bash -c "! grep -q 'busy 0 ' '$TMP/out'"
+check "some were signed" bash -c "! grep -q 'ok 0 ' '$TMP/out'"
+out_has "failed 0"
+d=$(printf 'y' | openssl dgst -sha256 -binary | base64 -w0)
+CURLS=()
+for i in 1 2 3 4 5 6 7 8; do
+	curl -s -D "$TMP/hdr.$i" -o "$TMP/body.$i" --unix-socket "$SOCK" \
+	    --data "{\"alg\":\"sha256\",\"digest\":\"$d\"}" http://x/v1/keys/md-signing/sign &
+	CURLS+=($!)
+done
+wait "${CURLS[@]}"
+full=$(grep -l '^HTTP/1.1 503' "$TMP"/hdr.* | head -1)
+check "of 8 requests at once, one beyond the queue is 503" test -n "$full"
+check "with Retry-After" grep -qi '^Retry-After: [0-9]' "${full:-/dev/null}"
+cp "${full%/*}/body.${full##*.}" "$TMP/body" 2>/dev/null
+check "its error says the queue is full" test "$(json "d['error']")" = queue-full
+stop
+
+# --- 7. copies that hold different key pairs are refused at start ---------
+openssl genrsa -out "$TMP/other.pem" 2048 2>/dev/null
+openssl req -new -x509 -key "$TMP/other.pem" -subj "/CN=other" -days 30 -out "$TMP/other.crt" 2>/dev/null
+new_token hsm3
+"$P11_IMPORT" "$SOFTHSM_MODULE" hsm3 "$TMP/pin" "$TMP/other.pem" md-signing 0102 "$TMP/other.crt" ||
+    echo "# p11-import on hsm3 failed"
+conf "$TMP/x.yaml" "$(direct hsm1)" "$(direct hsm3)"
+rm -f "$SOCK"
+expect 1 "a key whose copies hold different key pairs does not start" \
+    "$FEDSIGND" -d -c "$TMP/x.yaml"
+err_has "holds another key pair"
+err_has "key 'md-signing'"
+check "it leaves no socket behind" test ! -e "$SOCK"
+
+done_testing
