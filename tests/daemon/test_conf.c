@@ -204,6 +204,33 @@ test_full(void **state)
 	fsd_conf_free(c);
 }
 
+/* examples/fedsignd.yaml loads, with the keys it documents. */
+static void
+test_example(void **state)
+{
+	const char *src = getenv("SRCDIR");
+	struct fsd_conf *c = NULL;
+	char path[PATH_MAX];
+	fs_err e;
+
+	(void)state;
+	assert_non_null(src);
+	snprintf(path, sizeof(path), "%s/examples/fedsignd.yaml", src);
+	if (fsd_conf_load(path, &c, &e) != FS_OK)
+		fail_msg("%s", e.msg);
+	assert_int_equal(c->nlisten, 2);
+	assert_string_equal(c->listen[0].path, "/run/fedsignd/sock");
+	assert_int_equal(c->listen[1].tls, 1);
+	assert_string_equal(c->socket_group, "fedsign");
+	assert_string_equal(c->clients_file, "/etc/fedsignd/clients");
+	assert_string_equal(c->audit_log, "/var/log/fedsignd/audit.jsonl");
+	assert_int_equal(c->health_interval, 30);
+	assert_int_equal(c->nkeys, 1);
+	assert_string_equal(c->keys[0].name, "md-signing");
+	assert_int_equal(c->keys[0].ntokens, 2);
+	fsd_conf_free(c);
+}
+
 static void
 test_defaults(void **state)
 {
@@ -486,6 +513,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_pin_not_repeated),
