@@ -50,4 +50,23 @@ if command -v groff >/dev/null; then
 	check "the man page formats without warnings" bash -c "groff -mdoc -Tutf8 -ww -z '$MAN' 2>&1 | (! grep .)"
 fi
 
+# fedsignd(8): every option of its usage text and every key its
+# configuration loader knows is in the man page and the example.
+DMAN=$SRCDIR/doc/fedsignd.8
+for opt in $(sed -n '/^static const char usage_text/,/;$/p' "$SRCDIR/src/daemon/main.c" |
+    grep -oE '^"  -[a-z]' | tr -d '" -'); do
+	check "fedsignd -$opt is in fedsignd.8" grep -qE "^\.It Fl $opt( |$)" "$DMAN"
+done
+dkeys=$(awk '/_keys\[\] = \{/ { f = 1 } f { print } f && /\};/ { f = 0 }' "$SRCDIR/src/daemon/conf.c" |
+    grep -oE '"[a-z][a-z0-9-]*"' | tr -d '"' | sort -u)
+[ -n "$dkeys" ] && ok "found fedsignd's configuration keys" || nok "no fedsignd configuration keys found"
+for key in $dkeys; do
+	check "fedsignd key $key is in fedsignd.8" grep -qE "^\.It Cm (.*, )?$key( |,|$)" "$DMAN"
+	check "fedsignd key $key is in examples/fedsignd.yaml" grep -qE "^ *(# *)?(- )?$key:" "$SRCDIR/examples/fedsignd.yaml"
+done
+check "fedsignd.8 is in the README" grep -qF "fedsignd(8)" "$README"
+if command -v groff >/dev/null; then
+	check "fedsignd.8 formats without warnings" bash -c "groff -mdoc -Tutf8 -ww -z '$DMAN' 2>&1 | (! grep .)"
+fi
+
 done_testing
