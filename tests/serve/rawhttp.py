@@ -15,6 +15,11 @@
       that ETag and the release named in the body belong to one release's
       index for that entity.  Prints "answers=N releases=R bad=B" and the
       first bad answers.
+  rawhttp.py slow PORT PATH OUT READY
+      GET PATH with a small receive buffer, read the head and a few bytes
+      of the body, touch READY, wait 2 seconds (the test switches current
+      and removes the release meanwhile), read the rest into OUT and print
+      the status line.
 """
 import glob
 import hashlib
@@ -147,6 +152,32 @@ def burst(port, pubdir, seconds, threads):
         print("# " + b)
 
 
+def slow(port, path, out, ready):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(1024)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    open(ready, "w").close()
+    time.sleep(2)
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    s.close()
+    with open(out, "wb") as f:
+        f.write(body)
+    print(head.split(b"\r\n", 1)[0].decode("latin-1"))
+
+
 def main():
     cmd, a = sys.argv[1], sys.argv[2:]
     if cmd == "send":
@@ -155,6 +186,8 @@ def main():
         hold(int(a[0]), a[1], int(a[2]), float(a[3]), float(a[4]) if len(a) > 4 else None)
     elif cmd == "burst":
         burst(int(a[0]), a[1], float(a[2]), int(a[3]))
+    elif cmd == "slow":
+        slow(int(a[0]), a[1], a[2], a[3])
     else:
         sys.stderr.write(__doc__)
         return 2

@@ -338,6 +338,25 @@ is "an entity r6 dropped: 404" "$CODE" 404
 kill -HUP "$S_PID"
 sleep 0.2
 check "SIGHUP: still running" kill -0 "$S_PID"
+# A request in flight keeps its release: a big aggregate read slowly
+# while current switches and the release it came from is removed.
+python3 "$MKTREE" "$TMP/fly" f1 --count 3000 --pad 3000 >/dev/null
+cp "$TMP/fly/releases/f1/entities.xml" "$TMP/f1-entities.xml"
+start_serve FLY --dir "$TMP/fly" || nok "serve starts on release f1"
+python3 "$RAW" slow "$FLY_PORT" /entities "$TMP/fly.body" "$TMP/fly.ready" >"$TMP/fly.out" &
+SLOWPID=$!
+for _ in $(seq 50); do [ -e "$TMP/fly.ready" ] && break; sleep 0.1; done
+python3 "$MKTREE" "$TMP/fly" f2 --count 3000 --pad 3000 >/dev/null
+for _ in $(seq 50); do grep -q "serving release f2" "$TMP/FLY.log" && break; sleep 0.1; done
+rm -rf "$TMP/fly/releases/f1"
+get "http://127.0.0.1:$FLY_PORT/entities"
+check "during the slow read: new requests get f2" cmp -s "$TMP/body" "$TMP/fly/releases/f2/entities.xml"
+wait $SLOWPID
+is "the slow request: 200" "$(cat "$TMP/fly.out")" "HTTP/1.1 200 OK"
+check "the slow request got f1's aggregate whole ($(stat -c %s "$TMP/fly.body") of $(stat -c %s "$TMP/f1-entities.xml") bytes)" \
+    cmp -s "$TMP/fly.body" "$TMP/f1-entities.xml"
+stop_serve FLY
+
 # current removed while serving: the last release goes on.
 python3 "$MKTREE" "$TMP/gone" g1 --ids "$TMP/ids" >/dev/null
 start_serve GONE --dir "$TMP/gone" || nok "serve starts on release g1"
