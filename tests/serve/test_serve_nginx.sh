@@ -282,6 +282,20 @@ for p in /entities/index.json /release.json /entities.json /entities/..%2Findex.
 	check "static nginx does not serve $p ($CODE)" test "$CODE" = 404 -o "$CODE" = 400
 done
 
+# A new publication (an entity removed): both follow current at once.
+OLDREL=$(readlink "$TMP/pub/current")
+rm "$TMP/m/tricky-4.xml"
+expect 0 "fedsign publish again, without ${TRICKY[3]}" "$FEDSIGN" publish -c "$TMP/publish.yaml" -q --force
+check "the publication switched current" test "$(readlink "$TMP/pub/current")" != "$OLDREL"
+for _ in $(seq 50); do grep -q "serving release $(basename "$(readlink "$TMP/pub/current")")" "$TMP/S.log" && break; sleep 0.1; done
+for base in "$S" "$X"; do
+	get "$base/entities/$(enc_sp "${TRICKY[3]}")"
+	is "after the switch, $base: the removed entity is 404" "$CODE" 404
+	get "$base/entities/$(enc_sp "${TRICKY[2]}")"
+	check "after the switch, $base: the new release's document" cmp -s "$TMP/body" \
+	    "$TMP/pub/current/entities/{sha1}$(sha1hex "${TRICKY[2]}")"
+done
+
 stop_serve S
 is "serve: SIGTERM, exit 0" "$STOP_RC" 0
 kill "$NGINX_PID"
