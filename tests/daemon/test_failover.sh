@@ -35,6 +35,8 @@ metric() {
 	grep -F "$1" "$TMP/body" | grep -v '^#' | head -1 | awk '{print $NF}'
 }
 logins() { grep -c '^C_Login$' "$COUNT" 2>/dev/null || echo 0; }
+# field NAME LINE: the number after NAME in fedsignd-load's line.
+field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$2"; }
 
 # --- 1. balancing over two healthy copies ---------------------------------
 conf "$TMP/f.yaml" "$(direct hsm1)" "$(shimmed hsm2)"
@@ -75,7 +77,7 @@ rm -f "$PLUG"
 check "hsm2 comes back after the replug, without a restart" wait_until 15 is_state hsm2 up
 check "it was logged in to again (the PIN read again from its file)" test "$(logins)" -gt "$before"
 wait "$LOAD"; rc=$?
-cat "$TMP/load.out" | sed 's/^/# /'
+sed 's/^/# /' "$TMP/load.out"
 check "the load client saw no failure (and verified every signature)" test "$rc" = 0
 _has "$TMP/load.out" "load across the unplug" "unavailable 0 failed 0"
 check "/metrics: fedsignd_token_up of hsm2 is 1 again" \
@@ -190,6 +192,19 @@ check "of 8 requests at once, one beyond the queue is 503" test -n "$full"
 check "with Retry-After" grep -qi '^Retry-After: [0-9]' "${full:-/dev/null}"
 cp "${full%/*}/body.${full##*.}" "$TMP/body" 2>/dev/null
 check "its error says the queue is full" test "$(json "d['error']")" = queue-full
+# A flood far beyond the queue: 503s, and the daemon's memory stays flat.
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$DPID/status"; }
+"$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 32 -t 2 >/dev/null 2>&1
+r1=$(rss)
+expect 0 "a flood of 32 threads for 4 s: no request fails but by 503" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 32 -t 4
+check "most of the flood got 503" test "$(field busy "$(cat "$TMP/out")")" -gt 100
+sed 's/^/# flood: /' "$TMP/out"
+"$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 32 -t 4 >/dev/null 2>&1
+r2=$(rss)
+echo "# VmRSS after the first flood ${r1} kB, after two more ${r2} kB"
+check "memory stays flat under the flood (grew less than 4 MB)" test $((r2 - r1)) -lt 4096
+status_is 200 "the daemon answers after the flood" http://x/status
 stop
 
 # --- 7. copies that hold different key pairs are refused at start ---------
