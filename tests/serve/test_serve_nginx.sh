@@ -266,6 +266,32 @@ alike "all entities" "/entities"
 alike "all entities, /entities/" "/entities/"
 alike "all entities, gzip" "/entities" -H "Accept-Encoding: gzip"
 alike "all entities, JSON" "/entities" -H "Accept: application/json"
+# The discovery JSON (publish makes it; serve and nginx send it as it is)
+# has only fields pyFF's discojson and thiss.js use, always entityID,
+# entity_id, title, type and auth (as pyFF, the others when the entity
+# has them); the list is by title.
+DISCO='import json, sys
+keys = ["entityID", "entity_id", "title", "descr", "title_langs", "descr_langs", "type", "auth",
+        "scope", "domain", "hidden", "entity_category", "assurance_certification",
+        "registrationAuthority", "entity_icon_url", "privacy_statement_url", "keywords",
+        "discovery_responses", "entity_category_support"]
+d = json.load(open(sys.argv[2]))
+need = {"entityID", "entity_id", "title", "type", "auth"}
+def fine(x):
+    return need <= set(x) and set(x) <= set(keys)
+if sys.argv[1] == "one":
+    print("%s %s %s %s" % (fine(d), d.get("entityID") == sys.argv[3] == d.get("entity_id"),
+                           d.get("type") in ("idp", "sp"), d.get("auth")))
+else:
+    k = [(x["title"].encode().lower(), x["entityID"].encode()) for x in d]
+    print(len(d), k == sorted(k), all(fine(x) for x in d))'
+for id in "${IDS[@]}"; do
+	get "$S/entities/$(enc_sp "$id")" -H "Accept: application/json"
+	is "discovery JSON of $id: its fields" "$(python3 -c "$DISCO" one "$TMP/body" "$id")" "True True True saml"
+done
+get "$S/entities" -H "Accept: application/json"
+is "discovery JSON of all: every entity, by title, every field" "$(python3 -c "$DISCO" all "$TMP/body")" \
+    "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$ENT/index.json") True True"
 alike "an unknown entity: 404" "/entities/https%3A%2F%2Fnobody.example.net%2F"
 alike "'%20' is not a plus: 404" "/entities/$(enc_sp "${TRICKY[0]}" | sed 's/%2B/%20/')"
 alike "a malformed {sha1}: 400" "/entities/{sha1}abc"
