@@ -92,23 +92,38 @@ check "hsm2 takes its share again ($n2 -> $m2)" test "$m2" -gt $((n2 + 20))
 _has "$TMP/daemon.log" log "is up again"
 stop
 
-# --- 3. every copy unplugged: clear 503s, then recovery -------------------
+# --- 3. every copy unplugged: health checks, clear 503s, then recovery ----
+# No request after the unplug: the test signatures (health-interval 1s)
+# must find it.  A second key on hsm1 (direct) stays up: /status is 503
+# as soon as one key has no healthy token.
 conf "$TMP/g.yaml" "$(shimmed hsm1)" "$(shimmed hsm2)"
+printf '  spare:\n    tokens: ["%s"]\n' "$(direct hsm1)" >>"$TMP/g.yaml"
 rm -f "$COUNT"
 start "$TMP/g.yaml" FS_SHIM_UNPLUG="$PLUG" FS_SHIM_COUNT="$COUNT" ||
     nok "fedsignd starts on the shim's hsm1 and hsm2"
+status_is 200 "/status is 200 with every token up" http://x/status
+check "idle tokens make test signatures every health-interval" wait_until 10 bash -c \
+    "curl -s --unix-socket '$SOCK' http://x/metrics | grep -Eq 'fedsignd_health_checks_total\{key=\"md-signing\",token=\"hsm2\",result=\"ok\"\} [1-9]'"
+api http://x/status >/dev/null
+check "/status shows each token's last test signature" \
+    python3 -c "import json; d=json.load(open('$TMP/body')); assert all(t['last_check_ok'] and t['last_check'] for t in d['keys']['md-signing']['tokens']), d"
 touch "$PLUG"
+check "the test signatures find both tokens gone, with no request sent" \
+    wait_until 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --unix-socket '$SOCK' http://x/status)\" = 503 ]"
+status_is 503 "/status is 503 when one key has no healthy token" http://x/status
+check "/status names both tokens, down" \
+    test "$(json "' '.join(t['label']+':'+t['state'] for t in d['keys']['md-signing']['tokens'])")" = "hsm1:down hsm2:down"
+check "/status: the other key is still up" test "$(json "d['keys']['spare']['tokens'][0]['state']")" = up
+check "/metrics counts the failed test signatures" \
+    test "$(metric 'fedsignd_health_checks_total{key="md-signing",token="hsm1",result="failed"')" -ge 1
 d=$(printf 'x' | openssl dgst -sha256 -binary | base64 -w0)
-# A request may reach a token before the unplug is seen; then the next.
-api --data "{\"alg\":\"sha256\",\"digest\":\"$d\"}" http://x/v1/keys/md-signing/sign >/dev/null
 status_is 503 "with no token up a signature request is 503" \
     --data "{\"alg\":\"sha256\",\"digest\":\"$d\"}" http://x/v1/keys/md-signing/sign
 check "the 503 is JSON with error and detail" \
     python3 -c "import json; d=json.load(open('$TMP/body')); assert d['error'] and d['detail'], d"
 check "the 503 has no signature" bash -c "! grep -q signature '$TMP/body'"
-status_is 503 "/status is 503 when a key has no healthy token" http://x/status
-check "/status names both tokens, down" \
-    test "$(json "' '.join(t['label']+':'+t['state'] for t in d['keys']['md-signing']['tokens'])")" = "hsm1:down hsm2:down"
+status_is 200 "the other key signs" \
+    --data "{\"alg\":\"sha256\",\"digest\":\"$d\"}" http://x/v1/keys/spare/sign
 expect 0 "the load client gets only 503s, no wrong answer" \
     "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 2 -n 20
 out_has "ok 0 "
