@@ -186,7 +186,7 @@ stop
 
 # --- 6. a bounded queue: a flood beyond it gets 503 + Retry-After ---------
 conf "$TMP/q.yaml" "$(shimmed hsm2)"
-printf '    queue: 2\n' >>"$TMP/q.yaml"
+printf '    queue: 2\nrequest-timeout: 2s\n' >>"$TMP/q.yaml"
 sed -i 's/sessions: 2/sessions: 1/' "$TMP/q.yaml"
 start "$TMP/q.yaml" FS_SHIM_SIGN_RATE=4 || nok "fedsignd starts with queue: 2"
 expect 0 "16 threads at a 4/s token with a queue of 2: some are turned away" \
@@ -220,6 +220,14 @@ r2=$(rss)
 echo "# VmRSS after the first flood ${r1} kB, after two more ${r2} kB"
 check "memory stays flat under the flood (grew less than 4 MB)" test $((r2 - r1)) -lt 4096
 status_is 200 "the daemon answers after the flood" http://x/status
+# A client that sends half a request and waits: request-timeout (2 s).
+check "a stalled request is cut off after request-timeout" python3 -c "
+import socket, time
+s = socket.socket(socket.AF_UNIX); s.connect('$SOCK')
+s.sendall(b'POST /v1/keys/md-signing/sign HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{')
+t0 = time.time(); s.settimeout(15)
+while s.recv(4096): pass
+t = time.time() - t0; print('closed after %.1f s' % t); assert 1.5 <= t <= 8, t"
 stop
 
 # --- 7. copies that hold different key pairs are refused at start ---------

@@ -185,6 +185,12 @@ out_has "ok 300 busy 0"
 
 # --- audit, metrics -------------------------------------------------------
 check "the audit log has mode 0640" test "$(stat -c %a "$TMP/audit.jsonl")" = 640
+check "the audit log is open for appending only (O_APPEND, write-only)" python3 -c "
+import os
+fds = [f for f in os.listdir('/proc/$DPID/fd') if os.readlink('/proc/$DPID/fd/' + f) == '$TMP/audit.jsonl']
+assert len(fds) == 1, fds
+flags = int([l for l in open('/proc/$DPID/fdinfo/' + fds[0]) if l.startswith('flags:')][0].split()[1], 8)
+assert flags & os.O_APPEND and flags & os.O_ACCMODE == os.O_WRONLY, oct(flags)"
 check "every audit line is one JSON object" python3 -c "
 import json
 for l in open('$TMP/audit.jsonl'): json.loads(l)"
