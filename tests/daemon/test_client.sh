@@ -151,6 +151,7 @@ stop
 refused "the daemon is not running" "fedsignd" "$TMP/x.xml" \
     "$FEDSIGN" sign "$EX/federation-metadata.xml" -o "$TMP/x.xml" --key "$UNIX_KEY"
 err_has "is fedsignd running"
+err_has "cannot connect to fedsignd's socket '$SOCK': No such file or directory"
 client "$FEDSIGN" sign "$EX/federation-metadata.xml" -o "$TMP/keep.xml" --key "$UNIX_KEY" >/dev/null 2>&1
 check "a failed sign leaves an existing output as it was" cmp "$TMP/agg.xml" "$TMP/keep.xml"
 # A new member: the feeds must be signed again.

@@ -408,9 +408,20 @@ again:
 	}
 	cc = curl_easy_perform(c);
 	if (cc != CURLE_OK) {
+		long oserr = 0;
+
+		if (r->unix_path != NULL)
+			curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
 		if (b.too_big)
 			fs_err_set(err, FS_ETOKEN, "fedsignd at '%s' answered "
 			    "with more than %zu bytes", r->shown, BODY_MAX);
+		else if (r->unix_path != NULL && cc == CURLE_COULDNT_CONNECT &&
+		    oserr != 0)
+			/* curl would say "localhost port 80": say the socket. */
+			fs_err_set(err, FS_ETOKEN, "cannot connect to fedsignd's "
+			    "socket '%s': %s (is fedsignd running, and is this "
+			    "user in the socket's group?)", r->unix_path,
+			    strerror((int)oserr));
 		else
 			fs_err_set(err, FS_ETOKEN, "cannot reach fedsignd at "
 			    "'%s': %s%s", r->shown, errbuf[0] ? errbuf :
