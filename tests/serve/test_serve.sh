@@ -83,7 +83,9 @@ ok "fedsign serve starts on port $S_PORT"
 B=http://127.0.0.1:$S_PORT
 _has "$TMP/S.log" log "serving release r1: 49 entities"
 expect 4 "a second serve on the same port" "$FEDSIGN" serve --dir "$PUB" --listen "127.0.0.1:$S_PORT"
-err_has "cannot listen on 127.0.0.1:$S_PORT"
+err_has "cannot listen on 127.0.0.1:$S_PORT: Address already in use (another server listens there: stop it, or give another --listen)"
+expect 4 "serve on an address of no interface" "$FEDSIGN" serve --dir "$PUB" --listen 192.0.2.1:8080
+err_has "cannot listen on 192.0.2.1:8080: Cannot assign requested address (no interface of this host has that address)"
 
 # --- 2 entityIDs in every encoding -------------------------------------------
 # doc_is DESC ID: the last answer is ID's document from release r1, whole.

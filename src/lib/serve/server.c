@@ -921,8 +921,13 @@ open_listener(struct fs_serve *s, const char *spec, struct listener *l,
 		    sizeof(one));
 	if (bind(l->fd, (struct sockaddr *)&ss, (socklen_t)len) != 0 ||
 	    listen(l->fd, 1024) != 0)
-		return fs_err_set(err, FS_EIO, "cannot listen on %s: %s", spec,
-		    strerror(errno));
+		return fs_err_set(err, FS_EIO, "cannot listen on %s: %s%s", spec,
+		    strerror(errno), errno == EADDRINUSE ? " (another server "
+		    "listens there: stop it, or give another --listen)" :
+		    errno == EACCES ? " (a port below 1024 needs root or "
+		    "CAP_NET_BIND_SERVICE: use a higher one behind a proxy)" :
+		    errno == EADDRNOTAVAIL ? " (no interface of this host has "
+		    "that address)" : "");
 	sl = sizeof(ss);
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) != 0)
 		return fs_err_set(err, FS_EIO, "cannot listen on %s: %s", spec,
