@@ -242,6 +242,28 @@ while s.recv(4096): pass
 t = time.time() - t0; print('closed after %.1f s' % t); assert 1.5 <= t <= 8, t"
 stopped
 
+# --- 6b. a wrong PIN: that copy stays down, untried, until SIGHUP ---------
+(umask 077; printf 'wrong-pin\n' >"$TMP/pin2")
+conf "$TMP/p.yaml" "$(direct hsm1)" "$(shimmed hsm2 | sed "s|file:$TMP/pin|file:$TMP/pin2|")"
+rm -f "$COUNT"
+start "$TMP/p.yaml" FS_SHIM_COUNT="$COUNT" || nok "fedsignd starts with hsm2's PIN wrong"
+check "hsm2 is down" is_state hsm2 down
+api http://x/status >/dev/null
+check "its reason is CKR_PIN_INCORRECT" grep -q CKR_PIN_INCORRECT "$TMP/body"
+_has "$TMP/daemon.log" log "the PIN is not tried again before SIGHUP"
+expect 0 "hsm1 signs meanwhile" "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 2 -n 50 -V
+sleep 2.5
+check "hsm2 is not tried again, for 2.5 s of retry-interval 1s (that could lock the token)" \
+    test "$(logins)" = 1
+check "hsm2 is still down" is_state hsm2 down
+# The file is corrected in place: fedsignd keeps it open from the start.
+cat "$TMP/pin" >"$TMP/pin2"
+kill -HUP "$DPID"
+check "after SIGHUP hsm2 gets its one new try, and is up" wait_until 10 is_state hsm2 up
+check "with one more login" test "$(logins)" = 2
+expect 0 "both sign" "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 4 -n 200 -V
+stopped
+
 # --- 7. copies that hold different key pairs are refused at start ---------
 openssl genrsa -out "$TMP/other.pem" 2048 2>/dev/null
 openssl req -new -x509 -key "$TMP/other.pem" -subj "/CN=other" -days 30 -out "$TMP/other.crt" 2>/dev/null
