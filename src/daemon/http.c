@@ -40,6 +40,7 @@
 #include "fedsign/util.h"
 
 #define HEADER_MEMORY	(32 * 1024)
+#define DRAIN_MAX	(1024ULL * 1024)	/* too-large bodies read and dropped */
 
 struct fsd_listener {
 	char name[160];
@@ -914,6 +915,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 
 	(void)version;
 	if (r == NULL) {
+		unsigned long long n;
 		const char *cl;
 
 		if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -932,11 +934,21 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 			    "fedsignd is stopping");
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && strtoull(cl, NULL, 10) >
-		    r->g->conf->max_request)
-			return fail(c, 413, "too-large", "the request is larger "
-			    "than %llu bytes",
-			    (unsigned long long)r->g->conf->max_request);
+		if (cl != NULL && (n = strtoull(cl, NULL, 10)) >
+		    r->g->conf->max_request) {
+			/*
+			 * Answered before the body is read, the client may
+			 * still be sending it when the connection closes, and
+			 * see a reset instead of the 413.  A body up to
+			 * DRAIN_MAX is read and thrown away first.
+			 */
+			if (n > DRAIN_MAX)
+				return fail(c, 413, "too-large", "the request "
+				    "is larger than %llu bytes",
+				    (unsigned long long)
+				    r->g->conf->max_request);
+			r->too_big = 1;
+		}
 		return MHD_YES;
 	}
 	if (r->g == NULL)

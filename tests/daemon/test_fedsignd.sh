@@ -116,6 +116,12 @@ status_is 404 "an unknown path is 404" http://x/a/b/c/d/e
 head -c 70000 /dev/zero | tr '\0' a >"$TMP/big"
 status_is 413 "a body over 64 KiB is refused" --data-binary @"$TMP/big" http://x/v1/keys/md-signing/sign
 status_is 413 "a chunked body over 64 KiB is refused" -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/big" http://x/v1/keys/md-signing/sign
+for i in 1 2 3 4 5; do got=$(api --data-binary @"$TMP/big" http://x/v1/keys/md-signing/sign); [ "$got" = 413 ] || break; done
+check "the 413 arrives every time (the body is read first, not reset)" test "$got" = 413
+head -c 3000000 /dev/zero | tr '\0' a >"$TMP/huge"
+got=$(api --data-binary @"$TMP/huge" http://x/v1/keys/md-signing/sign)
+check "a 3 MB body is cut off unread: 413 or the connection closed, never more ($got)" \
+    bash -c "[ '$got' = 413 ] || [ '$got' = 000 ]"
 status_is 200 "the connection still works after that" http://x/status
 
 # --- pyeleven, as pyXMLSecurity's XMLSecCryptoREST sends it -------------------
