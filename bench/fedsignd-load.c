@@ -286,7 +286,7 @@ pct(double p)
 static void
 fetch_pub(void)
 {
-	char target[512], errbuf[CURL_ERROR_SIZE];
+	char target[512], errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *h = NULL;
 	struct body b = { .len = 0 };
 	const char *pem;
@@ -299,6 +299,8 @@ fetch_pub(void)
 		h = curl_slist_append(h, auth);
 	curl_easy_setopt(c, CURLOPT_URL, target);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -312,7 +314,7 @@ fetch_pub(void)
 	    NULL || (bio = BIO_new_mem_buf(pem, -1)) == NULL ||
 	    (pub = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) == NULL) {
 		fprintf(stderr, "fedsignd-load: cannot get the public key of "
-		    "'%s'\n", key);
+		    "'%s': %s\n", key, errbuf[0] ? errbuf : "bad answer");
 		exit(2);
 	}
 	BIO_free(bio);
