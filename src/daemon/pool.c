@@ -1339,10 +1339,17 @@ manager_main(void *arg)
 		}
 		c->next_try = ts_add(now_mono(), (double)o.retry_interval);
 	}
+	/*
+	 * Out of the watchdog's list before saying it is gone: whoever
+	 * waits for that frees the copy and c->mrec with it.  wd_lock is
+	 * taken before a key's lock (fire()), never while holding one.
+	 */
+	pthread_mutex_unlock(&k->lock);
+	wd_unregister(&c->mrec);
+	pthread_mutex_lock(&k->lock);
 	c->mgr_running = 0;
 	pthread_cond_broadcast(&k->gone);
 	pthread_mutex_unlock(&k->lock);
-	wd_unregister(&c->mrec);
 	return NULL;
 }
 
