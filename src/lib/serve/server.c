@@ -374,6 +374,37 @@ struct doc {
 	int64_t max_age;
 };
 
+/* Bodies up to this are read into the response, larger ones sendfile'd. */
+#define SMALL_BODY	(64 * 1024)
+
+/* A response holding all size bytes of fd, or NULL (short read, no memory). */
+static struct MHD_Response *
+small_response(int fd, size_t size)
+{
+	struct MHD_Response *resp;
+	size_t got = 0;
+	ssize_t n;
+	char *buf;
+
+	if ((buf = malloc(size > 0 ? size : 1)) == NULL)
+		return NULL;
+	while (got < size) {
+		n = pread(fd, buf + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			return NULL;
+		}
+		got += (size_t)n;
+	}
+	resp = MHD_create_response_from_buffer(size, buf,
+	    MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		free(buf);
+	return resp;
+}
+
 static enum MHD_Result
 send_doc(struct MHD_Connection *c, struct req *q, const struct doc *d)
 {
@@ -404,8 +435,19 @@ send_doc(struct MHD_Connection *c, struct req *q, const struct doc *d)
 			return send_text(c, q, 503, "the release is being "
 			    "removed: try again\n", "no-store");
 		}
-		resp = MHD_create_response_from_fd((size_t)st.st_size, fd);
-		if (resp == NULL) {
+		if (st.st_size <= SMALL_BODY) {
+			/*
+			 * A document (a few kB): read, then sent with its
+			 * headers in one segment, which costs the client and
+			 * the loopback less than headers and sendfile apart.
+			 */
+			resp = small_response(fd, (size_t)st.st_size);
+			close(fd);
+			if (resp == NULL)
+				return send_text(c, q, 503, "the release is "
+				    "being removed: try again\n", "no-store");
+		} else if ((resp = MHD_create_response_from_fd(
+		    (size_t)st.st_size, fd)) == NULL) {
 			close(fd);
 			return MHD_NO;
 		}
