@@ -19,35 +19,16 @@
 #include "fedsign/alg.h"
 #include "fedsign/file.h"
 #include "fedsign/util.h"
+#include "conf/yconf.h"
 
 #define MAX_FILE	((size_t)1 << 20)	/* a config is a few KiB */
 #define MAX_DEPTH	16	/* the schema nests 6 deep */
 #define MAX_NODES	100000
 #define MAX_ITEMS	1000	/* sources, feeds */
-#define MAX_KEY		64	/* longest key worth a suggestion */
 
 #define DEF_KEEP	5
 #define DEF_TIMEOUT	60
 #define DEF_FETCH_SIZE	((uint64_t)1 << 30)
-
-enum { N_SCALAR, N_MAP, N_SEQ };
-
-struct node {
-	int kind;
-	unsigned line;
-	char *s;		/* a value: its text */
-	struct node **kid;	/* a mapping: key, value, key, value...;
-				   a list: its items */
-	size_t n, cap;
-};
-
-struct ctx {
-	const char *path;	/* the file, as named, for messages */
-	char *base;		/* its folder, absolute */
-	size_t nodes;
-	const struct node *resign;	/* resign-window: NULL, the default */
-	fs_err *err;
-};
 
 static const char *const top_keys[] = {
 	"signing", "publish-dir", "state-dir", "validity", "cache-duration",
@@ -88,491 +69,23 @@ static const char *const roles[] = {
 	NULL
 };
 
-static int
-bad(struct ctx *cx, unsigned line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* FS_EUSAGE with "PATH:LINE: " before the message. */
-static int
-bad(struct ctx *cx, unsigned line, const char *fmt, ...)
-{
-	char msg[sizeof(cx->err->msg)];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return fs_err_set(cx->err, FS_EUSAGE, "%s:%u: %s", cx->path, line,
-	    msg);
-}
-
-static int
-nomem(struct ctx *cx)
-{
-	return fs_err_nomem(cx->err, "reading the configuration");
-}
-
-static void
-node_free(struct node *n)
-{
-	if (n == NULL)
-		return;
-	for (size_t i = 0; i < n->n; i++)
-		node_free(n->kid[i]);
-	free(n->kid);
-	free(n->s);
-	free(n);
-}
-
-static const char *
-kind_name(const struct node *n)
-{
-	if (n->kind == N_MAP)
-		return "a mapping";
-	if (n->kind == N_SEQ)
-		return "a list";
-	return n->s[0] == '\0' ? "an empty value" : "a single value";
-}
-
-/* ", "-separated names into buf, cut short with "..." when too long. */
-static const char *
-join(const char *const *v, size_t n, char *buf, size_t len)
-{
-	size_t used = 0, l;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		l = strlen(v[i]);
-		if (used + l + 7 >= len) {
-			snprintf(buf + used, len - used, "%s...",
-			    i > 0 ? ", " : "");
-			break;
-		}
-		used += (size_t)snprintf(buf + used, len - used, "%s%s",
-		    i > 0 ? ", " : "", v[i]);
-	}
-	return buf;
-}
-
-static size_t
-count(const char *const *v)
-{
-	size_t n = 0;
-
-	while (v[n] != NULL)
-		n++;
-	return n;
-}
-
-/* Levenshtein distance, or SIZE_MAX for strings too long to bother. */
-static size_t
-distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[MAX_KEY + 1], prev, cur;
-
-	if (la > MAX_KEY || lb > MAX_KEY)
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			cur = row[j];
-			row[j] = prev + (tolower((unsigned char)a[i - 1]) !=
-			    tolower((unsigned char)b[j - 1]));
-			if (cur + 1 < row[j])
-				row[j] = cur + 1;
-			if (row[j - 1] + 1 < row[j])
-				row[j] = row[j - 1] + 1;
-			prev = cur;
-		}
-	}
-	return row[lb];
-}
-
-/*
- * Append n to parent (NULL: it is the document), refusing a mapping or
- * list where a key belongs.  n is then owned by its parent (or *root).
- */
-static int
-attach(struct ctx *cx, struct node *parent, struct node *n,
-    struct node **root)
-{
-	struct node **k;
-	size_t cap;
-	int rc;
-
-	if (parent == NULL) {
-		*root = n;
-		return FS_OK;
-	}
-	if (parent->kind == N_MAP && parent->n % 2 == 0 &&
-	    n->kind != N_SCALAR) {
-		rc = bad(cx, n->line, "a key must be a plain name, not %s: "
-		    "write 'key: value'", kind_name(n));
-		node_free(n);
-		return rc;
-	}
-	if (parent->n == parent->cap) {
-		cap = parent->cap == 0 ? 8 : parent->cap * 2;
-		if ((k = realloc(parent->kid, cap * sizeof(*k))) == NULL) {
-			node_free(n);
-			return nomem(cx);
-		}
-		parent->kid = k;
-		parent->cap = cap;
-	}
-	parent->kid[parent->n++] = n;
-	return FS_OK;
-}
-
-/* A new node of the event, after refusing anchors and tags. */
-static int
-new_node(struct ctx *cx, const yaml_event_t *ev, struct node **out)
-{
-	const yaml_char_t *anchor, *tag;
-	unsigned line = (unsigned)ev->start_mark.line + 1;
-	struct node *n;
-
-	*out = NULL;
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		anchor = ev->data.scalar.anchor;
-		tag = ev->data.scalar.tag;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		anchor = ev->data.sequence_start.anchor;
-		tag = ev->data.sequence_start.tag;
-		break;
-	default:
-		anchor = ev->data.mapping_start.anchor;
-		tag = ev->data.mapping_start.tag;
-		break;
-	}
-	if (anchor != NULL)
-		return bad(cx, line, "YAML anchors (&%.64s) are not allowed "
-		    "in the configuration: write the value out in full",
-		    (const char *)anchor);
-	if (tag != NULL)
-		return bad(cx, line, "YAML tags (%.64s) are not allowed in "
-		    "the configuration: remove the tag, and quote the value "
-		    "if it must be text", (const char *)tag);
-	if (++cx->nodes > MAX_NODES)
-		return bad(cx, line, "the configuration has more than %d "
-		    "values: this is not a configuration file", MAX_NODES);
-	if ((n = calloc(1, sizeof(*n))) == NULL)
-		return nomem(cx);
-	n->line = line;
-	if (ev->type == YAML_SCALAR_EVENT) {
-		n->kind = N_SCALAR;
-		if (memchr(ev->data.scalar.value, '\0',
-		    ev->data.scalar.length) != NULL) {
-			free(n);
-			return bad(cx, line, "a value contains a NUL "
-			    "character (\\0): remove it");
-		}
-		if ((n->s = strdup((const char *)ev->data.scalar.value)) ==
-		    NULL) {
-			free(n);
-			return nomem(cx);
-		}
-	} else {
-		n->kind = ev->type == YAML_SEQUENCE_START_EVENT ? N_SEQ :
-		    N_MAP;
-	}
-	*out = n;
-	return FS_OK;
-}
-
-/* libyaml's complaint, with the line where it found the problem. */
-static int
-syntax_error(struct ctx *cx, const yaml_parser_t *p, const char *buf)
-{
-	char where[128] = "";
-	unsigned line = 1;
-
-	if (p->error == YAML_MEMORY_ERROR)
-		return nomem(cx);
-	if (p->error == YAML_READER_ERROR) {
-		for (size_t i = 0; i < p->problem_offset && buf[i] != '\0';
-		    i++)
-			if (buf[i] == '\n')
-				line++;
-		return bad(cx, line, "not a readable YAML file: %s: save it "
-		    "as UTF-8 text", p->problem ? p->problem : "bad input");
-	}
-	line = (unsigned)p->problem_mark.line + 1;
-	if (p->context != NULL)
-		snprintf(where, sizeof(where), " %s (from line %u)",
-		    p->context, (unsigned)p->context_mark.line + 1);
-	return bad(cx, line, "YAML syntax error: %s%s: check the "
-	    "indentation (spaces, not tabs), the ':' after each key, and "
-	    "quote values that contain ': ' or ' #'",
-	    p->problem ? p->problem : "unknown problem", where);
-}
-
-/*
- * Parse buf into a tree.  One document, its top a mapping; no aliases,
- * anchors or tags; at most MAX_DEPTH deep and MAX_NODES values.
- */
-static int
-parse_tree(struct ctx *cx, const char *buf, size_t len, struct node **out)
-{
-	struct node *stack[MAX_DEPTH], *root = NULL, *n;
-	yaml_parser_t p;
-	yaml_event_t ev;
-	size_t depth = 0, docs = 0;
-	unsigned line;
-	int rc = FS_OK, done = 0;
-
-	*out = NULL;
-	if (!yaml_parser_initialize(&p))
-		return nomem(cx);
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	while (!done) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			rc = syntax_error(cx, &p, buf);
-			goto fail;
-		}
-		line = (unsigned)ev.start_mark.line + 1;
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1)
-				rc = bad(cx, line, "a second YAML document "
-				    "('---'): the configuration is one "
-				    "document; remove the second one or put "
-				    "it in its own file");
-			break;
-		case YAML_ALIAS_EVENT:
-			rc = bad(cx, line, "YAML aliases (*%.64s) are not "
-			    "allowed in the configuration: write the value "
-			    "out in full", (const char *)ev.data.alias.anchor);
-			break;
-		case YAML_SCALAR_EVENT:
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (ev.type != YAML_SCALAR_EVENT &&
-			    depth == MAX_DEPTH) {
-				rc = bad(cx, line, "nested more than %d deep: "
-				    "the configuration is not that deep; check "
-				    "the indentation", MAX_DEPTH);
-				break;
-			}
-			if ((rc = new_node(cx, &ev, &n)) != FS_OK)
-				break;
-			if ((rc = attach(cx, depth > 0 ? stack[depth - 1] :
-			    NULL, n, &root)) != FS_OK)
-				break;
-			if (ev.type != YAML_SCALAR_EVENT)
-				stack[depth++] = n;
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-		if (rc != FS_OK)
-			goto fail;
-	}
-	if (root == NULL) {
-		rc = bad(cx, 1, "the configuration is empty: it needs at least "
-		    "signing:, publish-dir:, state-dir:, validity:, sources: "
-		    "and feeds:");
-		goto fail;
-	}
-	if (root->kind != N_MAP) {
-		rc = bad(cx, root->line, "the top of the configuration must "
-		    "be a mapping of keys (signing:, sources:, feeds: ...), "
-		    "not %s", kind_name(root));
-		goto fail;
-	}
-	yaml_parser_delete(&p);
-	*out = root;
-	return FS_OK;
-fail:
-	yaml_parser_delete(&p);
-	node_free(root);
-	return rc;
-}
-
-/*
- * Refuse keys of map that are not in allowed (naming the closest one and
- * listing the rest) and keys given twice.
- */
-static int
-check_keys(struct ctx *cx, const struct node *map, const char *where,
-    const char *const *allowed)
-{
-	const struct node *k;
-	char list[512];
-	size_t best, d, bi = 0;
-	int known;
-
-	for (size_t i = 0; i < map->n; i += 2) {
-		k = map->kid[i];
-		known = 0;
-		best = SIZE_MAX;
-		for (size_t a = 0; allowed[a] != NULL; a++) {
-			if (strcmp(k->s, allowed[a]) == 0) {
-				known = 1;
-				break;
-			}
-			if ((d = distance(k->s, allowed[a])) < best) {
-				best = d;
-				bi = a;
-			}
-		}
-		if (!known)
-			join(allowed, count(allowed), list, sizeof(list));
-		if (!known && best <= 2 && best < strlen(k->s))
-			return bad(cx, k->line, "unknown key '%.64s' %s: did "
-			    "you mean '%s'? The keys allowed here are: %s",
-			    k->s, where, allowed[bi], list);
-		if (!known)
-			return bad(cx, k->line, "unknown key '%.64s' %s: the "
-			    "keys allowed here are: %s", k->s, where, list);
-		for (size_t j = 0; j < i; j += 2)
-			if (strcmp(map->kid[j]->s, k->s) == 0)
-				return bad(cx, k->line, "key '%s' is given "
-				    "twice (first on line %u): keep one",
-				    k->s, map->kid[j]->line);
-	}
-	return FS_OK;
-}
-
-/* The value of key in map, or NULL. */
-static const struct node *
-val(const struct node *map, const char *key)
-{
-	for (size_t i = 0; i + 1 < map->n; i += 2)
-		if (strcmp(map->kid[i]->s, key) == 0)
-			return map->kid[i + 1];
-	return NULL;
-}
-
-static int
-dup_str(struct ctx *cx, const char *s, char **out)
-{
-	if ((*out = strdup(s)) == NULL)
-		return nomem(cx);
-	return FS_OK;
-}
-
-/* s made absolute against the configuration's folder. */
-static int
-abs_path(struct ctx *cx, const char *s, char **out)
-{
-	size_t lb, ls;
-	int sep;
-
-	if (s[0] == '/')
-		return dup_str(cx, s, out);
-	while (s[0] == '.' && s[1] == '/') {
-		s += 2;
-		while (*s == '/')
-			s++;
-	}
-	lb = strlen(cx->base);
-	ls = strlen(s);
-	sep = ls > 0 && cx->base[lb - 1] != '/';
-	if ((*out = malloc(lb + (size_t)sep + ls + 1)) == NULL)
-		return nomem(cx);
-	memcpy(*out, cx->base, lb);
-	if (sep)
-		(*out)[lb] = '/';
-	memcpy(*out + lb + sep, s, ls + 1);
-	return FS_OK;
-}
-
-/*
- * The value of key in map when it is a single non-empty value; *out
- * NULL when the key is absent.
- */
-static int
-scalar(struct ctx *cx, const struct node *map, const char *key,
-    const struct node **out)
-{
-	const struct node *v;
-
-	*out = NULL;
-	if ((v = val(map, key)) == NULL)
-		return FS_OK;
-	if (v->kind != N_SCALAR)
-		return bad(cx, v->line, "'%s' must be a single value, not %s",
-		    key, kind_name(v));
-	if (v->s[0] == '\0')
-		return bad(cx, v->line, "'%s' has no value: give one, or "
-		    "remove the key", key);
-	*out = v;
-	return FS_OK;
-}
-
-static int
-opt_str(struct ctx *cx, const struct node *map, const char *key, char **out)
-{
-	const struct node *v;
-	int rc;
-
-	if ((rc = scalar(cx, map, key, &v)) != FS_OK || v == NULL)
-		return rc;
-	return dup_str(cx, v->s, out);
-}
-
-static int
-opt_path(struct ctx *cx, const struct node *map, const char *key,
-    char **out)
-{
-	const struct node *v;
-	int rc;
-
-	if ((rc = scalar(cx, map, key, &v)) != FS_OK || v == NULL)
-		return rc;
-	return abs_path(cx, v->s, out);
-}
-
-static int
-opt_bool(struct ctx *cx, const struct node *map, const char *key, int *out)
-{
-	const struct node *v;
-	int rc;
-
-	if ((rc = scalar(cx, map, key, &v)) != FS_OK || v == NULL)
-		return rc;
-	if (strcasecmp(v->s, "true") == 0 || strcasecmp(v->s, "yes") == 0)
-		*out = 1;
-	else if (strcasecmp(v->s, "false") == 0 ||
-	    strcasecmp(v->s, "no") == 0)
-		*out = 0;
-	else
-		return bad(cx, v->line, "'%s' is '%.64s', not a boolean: "
-		    "write true or false", key, v->s);
-	return FS_OK;
-}
-
 /* A duration above 0; *vn (may be NULL) is its value, for messages. */
 static int
-opt_duration(struct ctx *cx, const struct node *map, const char *key,
-    int64_t *out, const struct node **vn)
+opt_duration(struct yc *cx, const struct yc_node *map, const char *key,
+    int64_t *out, const struct yc_node **vn)
 {
-	const struct node *v;
+	const struct yc_node *v;
 	fs_err e;
 	int rc;
 
 	if (vn != NULL)
 		*vn = NULL;
-	if ((rc = scalar(cx, map, key, &v)) != FS_OK || v == NULL)
+	if ((rc = yc_scalar(cx, map, key, &v)) != FS_OK || v == NULL)
 		return rc;
 	if (fs_duration_parse(v->s, out, &e) != FS_OK)
-		return bad(cx, v->line, "'%s': %s", key, e.msg);
+		return yc_bad(cx, v->line, "'%s': %s", key, e.msg);
 	if (*out <= 0)
-		return bad(cx, v->line, "'%s' is %s: it must be longer than "
+		return yc_bad(cx, v->line, "'%s' is %s: it must be longer than "
 		    "nothing (14d, 6h)", key, v->s);
 	if (vn != NULL)
 		*vn = v;
@@ -580,51 +93,28 @@ opt_duration(struct ctx *cx, const struct node *map, const char *key,
 }
 
 static int
-opt_size(struct ctx *cx, const struct node *map, const char *key,
+opt_size(struct yc *cx, const struct yc_node *map, const char *key,
     uint64_t *out)
 {
-	const struct node *v;
+	const struct yc_node *v;
 	fs_err e;
 	int rc;
 
-	if ((rc = scalar(cx, map, key, &v)) != FS_OK || v == NULL)
+	if ((rc = yc_scalar(cx, map, key, &v)) != FS_OK || v == NULL)
 		return rc;
 	if (fs_size_parse(v->s, out, &e) != FS_OK)
-		return bad(cx, v->line, "'%s': %s", key, e.msg);
+		return yc_bad(cx, v->line, "'%s': %s", key, e.msg);
 	if (*out == 0)
-		return bad(cx, v->line, "'%s' is 0: give a size above 0 "
+		return yc_bad(cx, v->line, "'%s' is 0: give a size above 0 "
 		    "(512M, 1G)", key);
-	return FS_OK;
-}
-
-static int
-opt_uint(struct ctx *cx, const struct node *map, const char *key,
-    unsigned long min, unsigned long max, unsigned *out)
-{
-	const struct node *v;
-	unsigned long n = 0;
-	const char *p;
-	int rc;
-
-	if ((rc = scalar(cx, map, key, &v)) != FS_OK || v == NULL)
-		return rc;
-	for (p = v->s; isdigit((unsigned char)*p) && n <= max; p++)
-		n = n * 10 + (unsigned long)(*p - '0');
-	if (*p != '\0' && !isdigit((unsigned char)*p))
-		return bad(cx, v->line, "'%s' is '%.64s', not a whole "
-		    "number: write one from %lu to %lu", key, v->s, min, max);
-	if (n < min || n > max)
-		return bad(cx, v->line, "'%s' is %.64s: it must be from %lu "
-		    "to %lu", key, v->s, min, max);
-	*out = (unsigned)n;
 	return FS_OK;
 }
 
 /* The line of item i of a list value (or of the single value). */
 static unsigned
-item_line(const struct node *v, size_t i)
+item_line(const struct yc_node *v, size_t i)
 {
-	return v->kind == N_SEQ ? v->kid[i]->line : v->line;
+	return v->kind == YC_SEQ ? v->kid[i]->line : v->line;
 }
 
 /*
@@ -632,39 +122,40 @@ item_line(const struct node *v, size_t i)
  * made absolute when paths is set.  *vn (may be NULL) is the value.
  */
 static int
-opt_list(struct ctx *cx, const struct node *map, const char *key,
-    int paths, struct fs_conf_list *out, const struct node **vn)
+opt_list(struct yc *cx, const struct yc_node *map, const char *key,
+    int paths, struct fs_conf_list *out, const struct yc_node **vn)
 {
-	const struct node *v, *it;
+	const struct yc_node *v, *it;
 	size_t n;
 	int rc;
 
 	if (vn != NULL)
 		*vn = NULL;
-	if ((v = val(map, key)) == NULL)
+	if ((v = yc_val(map, key)) == NULL)
 		return FS_OK;
-	if (v->kind == N_MAP)
-		return bad(cx, v->line, "'%s' must be a list ([a, b], or one "
-		    "'- item' a line) or a single value, not a mapping", key);
-	if (v->kind == N_SCALAR && v->s[0] == '\0')
-		return bad(cx, v->line, "'%s' has no value: give one, or "
+	if (v->kind == YC_MAP)
+		return yc_bad(cx, v->line, "'%s' must be a list ([a, b], or "
+		    "one '- item' a line) or a single value, not a mapping",
+		    key);
+	if (v->kind == YC_SCALAR && v->s[0] == '\0')
+		return yc_bad(cx, v->line, "'%s' has no value: give one, or "
 		    "remove the key", key);
-	n = v->kind == N_SEQ ? v->n : 1;
+	n = v->kind == YC_SEQ ? v->n : 1;
 	if (n == 0)
-		return bad(cx, v->line, "'%s' is an empty list: list at least "
-		    "one, or remove the key", key);
+		return yc_bad(cx, v->line, "'%s' is an empty list: list at "
+		    "least one, or remove the key", key);
 	if ((out->v = calloc(n, sizeof(*out->v))) == NULL)
-		return nomem(cx);
+		return yc_nomem(cx);
 	for (size_t i = 0; i < n; i++) {
-		it = v->kind == N_SEQ ? v->kid[i] : v;
-		if (it->kind != N_SCALAR)
-			return bad(cx, it->line, "'%s' must list single "
-			    "values, not %s", key, kind_name(it));
+		it = v->kind == YC_SEQ ? v->kid[i] : v;
+		if (it->kind != YC_SCALAR)
+			return yc_bad(cx, it->line, "'%s' must list single "
+			    "values, not %s", key, yc_kind(it));
 		if (it->s[0] == '\0')
-			return bad(cx, it->line, "'%s' lists an empty value: "
-			    "remove it", key);
-		rc = paths ? abs_path(cx, it->s, &out->v[i]) :
-		    dup_str(cx, it->s, &out->v[i]);
+			return yc_bad(cx, it->line, "'%s' lists an empty "
+			    "value: remove it", key);
+		rc = paths ? yc_abs_path(cx, it->s, &out->v[i]) :
+		    yc_strdup(cx, it->s, &out->v[i]);
 		if (rc != FS_OK)
 			return rc;
 		out->n++;
@@ -676,33 +167,33 @@ opt_list(struct ctx *cx, const struct node *map, const char *key,
 
 /* The mapping under key, its keys checked; *out NULL when absent. */
 static int
-opt_map(struct ctx *cx, const struct node *map, const char *key,
-    const char *where, const char *const *allowed, const struct node **out)
+opt_map(struct yc *cx, const struct yc_node *map, const char *key,
+    const char *where, const char *const *allowed, const struct yc_node **out)
 {
-	const struct node *v;
+	const struct yc_node *v;
 
 	*out = NULL;
-	if ((v = val(map, key)) == NULL)
+	if ((v = yc_val(map, key)) == NULL)
 		return FS_OK;
-	if (v->kind != N_MAP)
-		return bad(cx, v->line, "'%s' must be a mapping (keys "
+	if (v->kind != YC_MAP)
+		return yc_bad(cx, v->line, "'%s' must be a mapping (keys "
 		    "indented below it, or {key: value}), not %s", key,
-		    kind_name(v));
+		    yc_kind(v));
 	*out = v;
-	return check_keys(cx, v, where, allowed);
+	return yc_check_keys(cx, v, where, allowed);
 }
 
 /* "10%" or "2.5%", 0 to 100, as a fraction. */
 static int
-opt_percent(struct ctx *cx, const struct node *map, const char *key,
+opt_percent(struct yc *cx, const struct yc_node *map, const char *key,
     double *out, int *have)
 {
-	const struct node *v;
+	const struct yc_node *v;
 	double x = 0, scale = 1;
 	int idig = 0, fdig = 0, rc;
 	const char *p;
 
-	if ((rc = scalar(cx, map, key, &v)) != FS_OK || v == NULL)
+	if ((rc = yc_scalar(cx, map, key, &v)) != FS_OK || v == NULL)
 		return rc;
 	for (p = v->s; isdigit((unsigned char)*p) && idig < 9; p++, idig++)
 		x = x * 10 + (*p - '0');
@@ -710,11 +201,11 @@ opt_percent(struct ctx *cx, const struct node *map, const char *key,
 		for (p++; isdigit((unsigned char)*p) && fdig < 9; p++, fdig++)
 			x += (*p - '0') * (scale /= 10);
 	if (idig == 0 || (p[-1] == '.') || *p != '%' || p[1] != '\0')
-		return bad(cx, v->line, "'%s' is '%.64s', not a percentage: "
+		return yc_bad(cx, v->line, "'%s' is '%.64s', not a percentage: "
 		    "write it as 10%% (0%% to 100%%)", key, v->s);
 	if (x > 100)
-		return bad(cx, v->line, "'%s' is %s, more than 100%%: give a "
-		    "percentage from 0%% to 100%%", key, v->s);
+		return yc_bad(cx, v->line, "'%s' is %s, more than 100%%: give "
+		    "a percentage from 0%% to 100%%", key, v->s);
 	*out = x / 100;
 	*have = 1;
 	return FS_OK;
@@ -722,37 +213,37 @@ opt_percent(struct ctx *cx, const struct node *map, const char *key,
 
 /* The list under key, which must be there and be a list of mappings. */
 static int
-req_seq(struct ctx *cx, const struct node *top, const char *key,
-    const char *example, const struct node **out)
+req_seq(struct yc *cx, const struct yc_node *top, const char *key,
+    const char *example, const struct yc_node **out)
 {
-	const struct node *v;
+	const struct yc_node *v;
 
-	if ((v = val(top, key)) == NULL)
-		return bad(cx, top->line, "no '%s:': list at least one "
+	if ((v = yc_val(top, key)) == NULL)
+		return yc_bad(cx, top->line, "no '%s:': list at least one "
 		    "(%s)", key, example);
-	if (v->kind != N_SEQ)
-		return bad(cx, v->line, "'%s' must be a list, one '- ' entry "
-		    "each (%s), not %s", key, example, kind_name(v));
+	if (v->kind != YC_SEQ)
+		return yc_bad(cx, v->line, "'%s' must be a list, one '- ' "
+		    "entry each (%s), not %s", key, example, yc_kind(v));
 	if (v->n == 0)
-		return bad(cx, v->line, "'%s' is empty: list at least one "
+		return yc_bad(cx, v->line, "'%s' is empty: list at least one "
 		    "(%s)", key, example);
 	if (v->n > MAX_ITEMS)
-		return bad(cx, v->line, "'%s' has more than %d entries: "
+		return yc_bad(cx, v->line, "'%s' has more than %d entries: "
 		    "combine them (files: takes a list of globs)", key,
 		    MAX_ITEMS);
 	for (size_t i = 0; i < v->n; i++)
-		if (v->kid[i]->kind != N_MAP)
-			return bad(cx, v->kid[i]->line, "each entry of '%s' "
+		if (v->kid[i]->kind != YC_MAP)
+			return yc_bad(cx, v->kid[i]->line, "each entry of '%s' "
 			    "must be a mapping (%s), not %s", key, example,
-			    kind_name(v->kid[i]));
+			    yc_kind(v->kid[i]));
 	*out = v;
 	return FS_OK;
 }
 
 static int
-load_signing(struct ctx *cx, struct fs_conf *c, const struct node *top)
+load_signing(struct yc *cx, struct fs_conf *c, const struct yc_node *top)
 {
-	const struct node *m, *k, *kf;
+	const struct yc_node *m, *k, *kf;
 	const struct fs_alg *a;
 	char names[256];
 	int rc;
@@ -761,39 +252,39 @@ load_signing(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	    &m)) != FS_OK)
 		return rc;
 	if (m == NULL)
-		return bad(cx, top->line, "no 'signing:': say which key signs "
-		    "(signing: {key: \"pkcs11:token=...;object=...\"})");
-	if ((rc = scalar(cx, m, "key", &k)) != FS_OK ||
-	    (rc = scalar(cx, m, "key-file", &kf)) != FS_OK)
+		return yc_bad(cx, top->line, "no 'signing:': say which key "
+		    "signs (signing: {key: \"pkcs11:token=...;object=...\"})");
+	if ((rc = yc_scalar(cx, m, "key", &k)) != FS_OK ||
+	    (rc = yc_scalar(cx, m, "key-file", &kf)) != FS_OK)
 		return rc;
 	if (k == NULL && kf == NULL)
-		return bad(cx, m->line, "signing: has no key: give key: (a "
+		return yc_bad(cx, m->line, "signing: has no key: give key: (a "
 		    "pkcs11: URI) or, for development, key-file: (a PEM "
 		    "file)");
 	if (k != NULL && kf != NULL)
-		return bad(cx, kf->line, "signing: has both key (line %u) and "
-		    "key-file: give only one", k->line);
+		return yc_bad(cx, kf->line, "signing: has both key (line %u) "
+		    "and key-file: give only one", k->line);
 	if (k != NULL && strncmp(k->s, "pkcs11:", 7) != 0 &&
 	    strncmp(k->s, "fedsignd:", 9) != 0)
-		return bad(cx, k->line, "signing key '%.200s' is not a "
+		return yc_bad(cx, k->line, "signing key '%.200s' is not a "
 		    "pkcs11: or fedsignd: URI: write "
 		    "pkcs11:token=LABEL;object=KEYLABEL, "
 		    "fedsignd:unix:/run/fedsignd/sock?key=NAME, or use "
 		    "key-file: for a PEM file", k->s);
-	if ((rc = opt_str(cx, m, "key", &c->signing.key)) != FS_OK ||
-	    (rc = opt_path(cx, m, "key-file", &c->signing.key_file)) !=
+	if ((rc = yc_opt_str(cx, m, "key", &c->signing.key)) != FS_OK ||
+	    (rc = yc_opt_path(cx, m, "key-file", &c->signing.key_file)) !=
 	    FS_OK ||
-	    (rc = opt_path(cx, m, "cert", &c->signing.cert)) != FS_OK ||
-	    (rc = opt_path(cx, m, "module", &c->signing.module)) != FS_OK ||
-	    (rc = opt_str(cx, m, "alg", &c->signing.alg)) != FS_OK ||
-	    (rc = opt_str(cx, m, "digest", &c->signing.digest)) != FS_OK)
+	    (rc = yc_opt_path(cx, m, "cert", &c->signing.cert)) != FS_OK ||
+	    (rc = yc_opt_path(cx, m, "module", &c->signing.module)) != FS_OK ||
+	    (rc = yc_opt_str(cx, m, "alg", &c->signing.alg)) != FS_OK ||
+	    (rc = yc_opt_str(cx, m, "digest", &c->signing.digest)) != FS_OK)
 		return rc;
 	if (c->signing.alg != NULL) {
 		a = fs_alg_by_name(FS_ALG_SIGNATURE, c->signing.alg);
 		if (a == NULL || !(a->flags & FS_ALGF_SIGN)) {
 			fs_alg_sign_names(FS_ALG_SIGNATURE, names,
 			    sizeof(names));
-			return bad(cx, val(m, "alg")->line, "unknown alg "
+			return yc_bad(cx, yc_val(m, "alg")->line, "unknown alg "
 			    "'%.64s': use %s", c->signing.alg, names);
 		}
 	}
@@ -801,7 +292,8 @@ load_signing(struct ctx *cx, struct fs_conf *c, const struct node *top)
 		a = fs_alg_by_name(FS_ALG_DIGEST, c->signing.digest);
 		if (a == NULL || !(a->flags & FS_ALGF_SIGN)) {
 			fs_alg_sign_names(FS_ALG_DIGEST, names, sizeof(names));
-			return bad(cx, val(m, "digest")->line, "unknown digest "
+			return yc_bad(cx, yc_val(m, "digest")->line,
+			    "unknown digest "
 			    "'%.64s': use %s (SHA-1 and MD5 are never used)",
 			    c->signing.digest, names);
 		}
@@ -811,15 +303,15 @@ load_signing(struct ctx *cx, struct fs_conf *c, const struct node *top)
 
 /* A required folder. */
 static int
-req_dir(struct ctx *cx, const struct node *top, const char *key,
+req_dir(struct yc *cx, const struct yc_node *top, const char *key,
     const char *what, char **out)
 {
 	int rc;
 
-	if ((rc = opt_path(cx, top, key, out)) != FS_OK)
+	if ((rc = yc_opt_path(cx, top, key, out)) != FS_OK)
 		return rc;
 	if (*out == NULL)
-		return bad(cx, top->line, "no '%s:': give the folder %s",
+		return yc_bad(cx, top->line, "no '%s:': give the folder %s",
 		    key, what);
 	return FS_OK;
 }
@@ -830,65 +322,66 @@ req_dir(struct ctx *cx, const struct node *top, const char *key,
  * The message goes on line, the key that is wrong.
  */
 static int
-check_cache(struct ctx *cx, unsigned line, const struct node *cn,
-    int64_t cache, const struct node *vn, int64_t validity, const char *feed)
+check_cache(struct yc *cx, unsigned line, const struct yc_node *cn,
+    int64_t cache, const struct yc_node *vn, int64_t validity, const char *feed)
 {
 	if (cache < validity)
 		return FS_OK;
-	return bad(cx, line, "cache-duration %s (line %u) is not shorter than "
-	    "validity %s (line %u)%s%s%s: a cacheDuration not shorter than the "
-	    "validity is a configuration error (were the two swapped?); make "
-	    "cache-duration shorter than validity (6h and 10d are usual)",
+	return yc_bad(cx, line, "cache-duration %s (line %u) is not shorter "
+	    "than validity %s (line %u)%s%s%s: a cacheDuration not shorter "
+	    "than the validity is a configuration error (were the two "
+	    "swapped?); make cache-duration shorter than validity (6h and 10d "
+	    "are usual)",
 	    cn->s, cn->line, vn->s, vn->line, feed != NULL ? " of feed '" : "",
 	    feed != NULL ? feed : "", feed != NULL ? "'" : "");
 }
 
 static int
-check_name(struct ctx *cx, const struct node *v)
+check_name(struct yc *cx, const struct yc_node *v)
 {
 	for (const char *p = v->s; *p != '\0'; p++)
 		if (!isalnum((unsigned char)*p) && strchr("._-", *p) == NULL)
-			return bad(cx, v->line, "source name '%.64s' has a "
+			return yc_bad(cx, v->line, "source name '%.64s' has a "
 			    "character other than letters, digits, '.', '_' "
 			    "and '-': rename it", v->s);
 	return FS_OK;
 }
 
 static int
-load_source(struct ctx *cx, struct fs_conf *c, size_t i,
-    const struct node *m)
+load_source(struct yc *cx, struct fs_conf *c, size_t i,
+    const struct yc_node *m)
 {
 	static const char *const kinds[] = { "files", "url", "file" };
 	struct fs_conf_source *s = &c->sources[i];
-	const struct node *v, *first = NULL;
+	const struct yc_node *v, *first = NULL;
 	const char *firstkey = NULL;
 	int rc;
 
-	if ((rc = check_keys(cx, m, "in a source", source_keys)) != FS_OK)
+	if ((rc = yc_check_keys(cx, m, "in a source", source_keys)) != FS_OK)
 		return rc;
 	s->line = m->line;
 	s->required = 1;
 	s->timeout = c->fetch.timeout;
 	s->max_size = c->fetch.max_size;
-	if ((rc = scalar(cx, m, "name", &v)) != FS_OK)
+	if ((rc = yc_scalar(cx, m, "name", &v)) != FS_OK)
 		return rc;
 	if (v == NULL)
-		return bad(cx, m->line, "a source has no name: give it one "
+		return yc_bad(cx, m->line, "a source has no name: give it one "
 		    "(name: members); feeds name the sources they take");
 	if ((rc = check_name(cx, v)) != FS_OK)
 		return rc;
 	for (size_t j = 0; j < i; j++)
 		if (strcmp(c->sources[j].name, v->s) == 0)
-			return bad(cx, v->line, "source name '%s' is used "
+			return yc_bad(cx, v->line, "source name '%s' is used "
 			    "twice (first on line %u): give each source its "
 			    "own name", v->s, c->sources[j].line);
-	if ((rc = dup_str(cx, v->s, &s->name)) != FS_OK)
+	if ((rc = yc_strdup(cx, v->s, &s->name)) != FS_OK)
 		return rc;
 	for (size_t k = 0; k < 3; k++) {
-		if ((v = val(m, kinds[k])) == NULL)
+		if ((v = yc_val(m, kinds[k])) == NULL)
 			continue;
 		if (first != NULL)
-			return bad(cx, v->line, "source '%s' has both %s "
+			return yc_bad(cx, v->line, "source '%s' has both %s "
 			    "(line %u) and %s: give exactly one of files, url "
 			    "and file", s->name, firstkey, first->line,
 			    kinds[k]);
@@ -896,15 +389,16 @@ load_source(struct ctx *cx, struct fs_conf *c, size_t i,
 		firstkey = kinds[k];
 	}
 	if (first == NULL)
-		return bad(cx, m->line, "source '%s' has none of files, url "
+		return yc_bad(cx, m->line, "source '%s' has none of files, url "
 		    "and file: give exactly one (files: /srv/members/*.xml)",
 		    s->name);
 	if ((rc = opt_list(cx, m, "files", 1, &s->files, NULL)) != FS_OK ||
-	    (rc = opt_str(cx, m, "url", &s->url)) != FS_OK ||
-	    (rc = opt_path(cx, m, "file", &s->file)) != FS_OK ||
-	    (rc = opt_path(cx, m, "verify-cert", &s->verify_cert)) != FS_OK ||
-	    (rc = opt_bool(cx, m, "required", &s->required)) != FS_OK ||
-	    (rc = opt_str(cx, m, "registration-authority",
+	    (rc = yc_opt_str(cx, m, "url", &s->url)) != FS_OK ||
+	    (rc = yc_opt_path(cx, m, "file", &s->file)) != FS_OK ||
+	    (rc = yc_opt_path(cx, m, "verify-cert", &s->verify_cert)) !=
+	    FS_OK ||
+	    (rc = yc_opt_bool(cx, m, "required", &s->required)) != FS_OK ||
+	    (rc = yc_opt_str(cx, m, "registration-authority",
 	    &s->registration_authority)) != FS_OK ||
 	    (rc = opt_duration(cx, m, "timeout", &s->timeout, NULL)) !=
 	    FS_OK ||
@@ -913,31 +407,31 @@ load_source(struct ctx *cx, struct fs_conf *c, size_t i,
 	if (s->url != NULL && ((strncmp(s->url, "https://", 8) != 0 ||
 	    s->url[8] == '\0') && (strncmp(s->url, "http://", 7) != 0 ||
 	    s->url[7] == '\0')))
-		return bad(cx, first->line, "source '%s': url '%.200s' is not "
-		    "an https:// or http:// URL: give one, or use file: for a "
-		    "local file", s->name, s->url);
+		return yc_bad(cx, first->line, "source '%s': url '%.200s' is "
+		    "not an https:// or http:// URL: give one, or use file: "
+		    "for a local file", s->name, s->url);
 	return FS_OK;
 }
 
 /* A plain file name: no folder, not hidden, not "." or "..". */
 static int
-check_feed_file(struct ctx *cx, const struct node *v)
+check_feed_file(struct yc *cx, const struct yc_node *v)
 {
 	if (strchr(v->s, '/') != NULL)
-		return bad(cx, v->line, "feed file '%.200s' has a '/': give a "
-		    "plain file name; feeds are written to publish-dir",
+		return yc_bad(cx, v->line, "feed file '%.200s' has a '/': give "
+		    "a plain file name; feeds are written to publish-dir",
 		    v->s);
 	if (v->s[0] == '.')
-		return bad(cx, v->line, "feed file '%.200s' starts with '.': "
-		    "give a plain file name that is not hidden (hub.xml)",
+		return yc_bad(cx, v->line, "feed file '%.200s' starts with "
+		    "'.': give a plain file name that is not hidden (hub.xml)",
 		    v->s);
 	return FS_OK;
 }
 
 /* A feed's sources: each one defined, none twice. */
 static int
-check_feed_sources(struct ctx *cx, const struct fs_conf *c,
-    const struct fs_conf_feed *f, const struct node *v)
+check_feed_sources(struct yc *cx, const struct fs_conf *c,
+    const struct fs_conf_feed *f, const struct yc_node *v)
 {
 	const char *names[16];
 	char list[512];
@@ -951,15 +445,15 @@ check_feed_sources(struct ctx *cx, const struct fs_conf *c,
 			n = c->nsources < 16 ? c->nsources : 16;
 			for (j = 0; j < n; j++)
 				names[j] = c->sources[j].name;
-			join(names, n, list, sizeof(list));
-			return bad(cx, item_line(v, i), "feed '%s' takes "
+			yc_join(names, n, list, sizeof(list));
+			return yc_bad(cx, item_line(v, i), "feed '%s' takes "
 			    "source '%.64s', which is not defined: name one "
 			    "of the sources (%s%s)", f->file, f->sources.v[i],
 			    list, c->nsources > n ? ", ..." : "");
 		}
 		for (j = 0; j < i; j++)
 			if (strcmp(f->sources.v[j], f->sources.v[i]) == 0)
-				return bad(cx, item_line(v, i), "feed '%s' "
+				return yc_bad(cx, item_line(v, i), "feed '%s' "
 				    "takes source '%s' twice: list it once",
 				    f->file, f->sources.v[i]);
 	}
@@ -968,7 +462,7 @@ check_feed_sources(struct ctx *cx, const struct fs_conf *c,
 
 /* roles: the names fs_conf_select knows, "attribute-authority" as "aa". */
 static int
-check_roles(struct ctx *cx, struct fs_conf_list *l, const struct node *v)
+check_roles(struct yc *cx, struct fs_conf_list *l, const struct yc_node *v)
 {
 	char list[256];
 	size_t r;
@@ -978,9 +472,10 @@ check_roles(struct ctx *cx, struct fs_conf_list *l, const struct node *v)
 			if (strcmp(l->v[i], roles[r]) == 0)
 				break;
 		if (roles[r] == NULL)
-			return bad(cx, item_line(v, i), "unknown role "
+			return yc_bad(cx, item_line(v, i), "unknown role "
 			    "'%.64s': use %s", l->v[i],
-			    join(roles, count(roles), list, sizeof(list)));
+			    yc_join(roles, yc_count(roles), list,
+			    sizeof(list)));
 		if (strcmp(l->v[i], "attribute-authority") == 0)
 			memcpy(l->v[i], "aa", 3);
 	}
@@ -988,9 +483,9 @@ check_roles(struct ctx *cx, struct fs_conf_list *l, const struct node *v)
 }
 
 static int
-load_select(struct ctx *cx, struct fs_conf_select *s, const struct node *f)
+load_select(struct yc *cx, struct fs_conf_select *s, const struct yc_node *f)
 {
-	const struct node *m, *v, *ra;
+	const struct yc_node *m, *v, *ra;
 	int rc;
 
 	if ((rc = opt_map(cx, f, "select", "in select:", select_keys, &m)) !=
@@ -1008,18 +503,18 @@ load_select(struct ctx *cx, struct fs_conf_select *s, const struct node *f)
 	    FS_OK ||
 	    (rc = opt_list(cx, m, "exclude-entity-ids", 0, &s->exclude_ids,
 	    NULL)) != FS_OK ||
-	    (rc = opt_str(cx, m, "xpath", &s->xpath)) != FS_OK)
+	    (rc = yc_opt_str(cx, m, "xpath", &s->xpath)) != FS_OK)
 		return rc;
-	if ((v = val(m, "registration-authority")) == NULL)
+	if ((v = yc_val(m, "registration-authority")) == NULL)
 		return FS_OK;
-	if (v->kind != N_MAP)
+	if (v->kind != YC_MAP)
 		return opt_list(cx, m, "registration-authority", 0,
 		    &s->ra_include, NULL);
 	if ((rc = opt_map(cx, m, "registration-authority",
 	    "in registration-authority:", ra_keys, &ra)) != FS_OK)
 		return rc;
 	if (ra->n == 0)
-		return bad(cx, ra->line, "'registration-authority' has "
+		return yc_bad(cx, ra->line, "'registration-authority' has "
 		    "neither include nor exclude: give one, or remove the key");
 	if ((rc = opt_list(cx, ra, "include", 0, &s->ra_include, NULL)) !=
 	    FS_OK ||
@@ -1030,39 +525,42 @@ load_select(struct ctx *cx, struct fs_conf_select *s, const struct node *f)
 }
 
 /*
- * One feed; gval and gcache are the global validity and cache-duration
- * (gcache may be NULL), for the checks of the feed's own values.
+ * One feed; gval, gcache and gresign are the global validity,
+ * cache-duration and resign-window (the last two may be NULL), for the
+ * checks of the feed's own values.
  */
 static int
-load_feed(struct ctx *cx, struct fs_conf *c, size_t i, const struct node *m,
-    const struct node *gval, const struct node *gcache)
+load_feed(struct yc *cx, struct fs_conf *c, size_t i, const struct yc_node *m,
+    const struct yc_node *gval, const struct yc_node *gcache,
+    const struct yc_node *gresign)
 {
 	struct fs_conf_feed *f = &c->feeds[i];
-	const struct node *v, *vn, *cn;
+	const struct yc_node *v, *vn, *cn;
 	char text[32];
 	int rc;
 
-	if ((rc = check_keys(cx, m, "in a feed", feed_keys)) != FS_OK)
+	if ((rc = yc_check_keys(cx, m, "in a feed", feed_keys)) != FS_OK)
 		return rc;
 	f->line = m->line;
-	if ((rc = scalar(cx, m, "file", &v)) != FS_OK)
+	if ((rc = yc_scalar(cx, m, "file", &v)) != FS_OK)
 		return rc;
 	if (v == NULL)
-		return bad(cx, m->line, "a feed has no file: give the file "
+		return yc_bad(cx, m->line, "a feed has no file: give the file "
 		    "name it is published as (file: hub.xml)");
 	if ((rc = check_feed_file(cx, v)) != FS_OK)
 		return rc;
 	for (size_t j = 0; j < i; j++)
 		if (strcmp(c->feeds[j].file, v->s) == 0)
-			return bad(cx, v->line, "feed file '%s' is used twice "
-			    "(first on line %u): give each feed its own file",
+			return yc_bad(cx, v->line, "feed file '%s' is used "
+			    "twice (first on line %u): give each feed its own "
+			    "file",
 			    v->s, c->feeds[j].line);
-	if ((rc = dup_str(cx, v->s, &f->file)) != FS_OK ||
-	    (rc = opt_str(cx, m, "name", &f->name)) != FS_OK ||
+	if ((rc = yc_strdup(cx, v->s, &f->file)) != FS_OK ||
+	    (rc = yc_opt_str(cx, m, "name", &f->name)) != FS_OK ||
 	    (rc = opt_list(cx, m, "sources", 0, &f->sources, &v)) != FS_OK)
 		return rc;
 	if (v == NULL)
-		return bad(cx, m->line, "feed '%s' has no sources: list the "
+		return yc_bad(cx, m->line, "feed '%s' has no sources: list the "
 		    "sources it takes (sources: [members])", f->file);
 	if ((rc = check_feed_sources(cx, c, f, v)) != FS_OK ||
 	    (rc = load_select(cx, &f->select, m)) != FS_OK ||
@@ -1083,36 +581,37 @@ load_feed(struct ctx *cx, struct fs_conf *c, size_t i, const struct node *m,
 		return rc;
 	if (vn != NULL && c->resign_window >= f->validity) {
 		fs_duration_format(c->resign_window, text, sizeof(text));
-		return bad(cx, vn->line, "feed '%s': validity %s is not longer "
-		    "than resign-window %s%s: every run would sign it again; "
-		    "set resign-window shorter than every validity", f->file,
-		    vn->s, cx->resign != NULL ? cx->resign->s : text,
-		    cx->resign == NULL ? " (the default, half the global "
+		return yc_bad(cx, vn->line, "feed '%s': validity %s is not "
+		    "longer than resign-window %s%s: every run would sign it "
+		    "again; set resign-window shorter than every validity",
+		    f->file,
+		    vn->s, gresign != NULL ? gresign->s : text,
+		    gresign == NULL ? " (the default, half the global "
 		    "validity)" : "");
 	}
 	return FS_OK;
 }
 
 static int
-load_checks(struct ctx *cx, struct fs_conf *c, const struct node *top)
+load_checks(struct yc *cx, struct fs_conf *c, const struct yc_node *top)
 {
-	const struct node *m;
+	const struct yc_node *m;
 	int rc;
 
 	c->checks.schema = 1;
 	if ((rc = opt_map(cx, top, "checks", "in checks:", checks_keys, &m)) !=
 	    FS_OK || m == NULL)
 		return rc;
-	if ((rc = opt_bool(cx, m, "schema", &c->checks.schema)) != FS_OK)
+	if ((rc = yc_opt_bool(cx, m, "schema", &c->checks.schema)) != FS_OK)
 		return rc;
 	return opt_list(cx, m, "rules", 1, &c->checks.rules, NULL);
 }
 
 /* limits:, fetch:, safety: and keep-releases, with their defaults. */
 static int
-load_limits(struct ctx *cx, struct fs_conf *c, const struct node *top)
+load_limits(struct yc *cx, struct fs_conf *c, const struct yc_node *top)
 {
-	const struct node *m;
+	const struct yc_node *m;
 	int rc;
 
 	c->keep_releases = DEF_KEEP;
@@ -1123,7 +622,7 @@ load_limits(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	c->limits.max_attrs = FS_MD_MAX_ATTRS;
 	c->fetch.timeout = DEF_TIMEOUT;
 	c->fetch.max_size = DEF_FETCH_SIZE;
-	if ((rc = opt_uint(cx, top, "keep-releases", 1, 1000,
+	if ((rc = yc_opt_uint(cx, top, "keep-releases", 1, 1000,
 	    &c->keep_releases)) != FS_OK)
 		return rc;
 	if ((rc = opt_map(cx, top, "limits", "in limits:", limits_keys, &m)) !=
@@ -1131,9 +630,9 @@ load_limits(struct ctx *cx, struct fs_conf *c, const struct node *top)
 		return rc;
 	if (m != NULL && ((rc = opt_size(cx, m, "max-size",
 	    &c->limits.max_size)) != FS_OK ||
-	    (rc = opt_uint(cx, m, "max-depth", 1, FS_MD_DEPTH_CEILING,
+	    (rc = yc_opt_uint(cx, m, "max-depth", 1, FS_MD_DEPTH_CEILING,
 	    &c->limits.max_depth)) != FS_OK ||
-	    (rc = opt_uint(cx, m, "max-attributes", 1, 100000,
+	    (rc = yc_opt_uint(cx, m, "max-attributes", 1, 100000,
 	    &c->limits.max_attrs)) != FS_OK))
 		return rc;
 	if ((rc = opt_map(cx, top, "fetch", "in fetch:", fetch_keys, &m)) !=
@@ -1152,10 +651,10 @@ load_limits(struct ctx *cx, struct fs_conf *c, const struct node *top)
 
 /* mdq: per-entity documents; after sources and feeds. */
 static int
-load_mdq(struct ctx *cx, struct fs_conf *c, const struct node *top)
+load_mdq(struct yc *cx, struct fs_conf *c, const struct yc_node *top)
 {
 	struct fs_conf_mdq *q = &c->mdq;
-	const struct node *m, *sv, *vn, *rn, *in, *cn, *wn, *an;
+	const struct yc_node *m, *sv, *vn, *rn, *in, *cn, *wn, *an;
 	struct fs_conf_feed f = { 0 };
 	char a[32], b[32];
 	int rc;
@@ -1177,20 +676,20 @@ load_mdq(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	    &in)) != FS_OK ||
 	    (rc = opt_duration(cx, m, "cache-duration", &q->cache_duration,
 	    &cn)) != FS_OK ||
-	    (rc = opt_str(cx, m, "aggregate", &q->aggregate)) != FS_OK)
+	    (rc = yc_opt_str(cx, m, "aggregate", &q->aggregate)) != FS_OK)
 		return rc;
 	if (sv == NULL)
-		return bad(cx, m->line, "mdq: has no 'sources:': list the "
+		return yc_bad(cx, m->line, "mdq: has no 'sources:': list the "
 		    "sources whose entities get documents of their own "
 		    "(sources: [members])");
 	f.file = "mdq";
 	f.sources = q->sources;
 	if ((rc = check_feed_sources(cx, c, &f, sv)) != FS_OK)
 		return rc;
-	if ((wn = val(m, "sign-workers")) != NULL) {
-		if (wn->kind == N_SCALAR && strcmp(wn->s, "auto") == 0)
+	if ((wn = yc_val(m, "sign-workers")) != NULL) {
+		if (wn->kind == YC_SCALAR && strcmp(wn->s, "auto") == 0)
 			q->sign_workers = 0;
-		else if ((rc = opt_uint(cx, m, "sign-workers", 1,
+		else if ((rc = yc_opt_uint(cx, m, "sign-workers", 1,
 		    16, &q->sign_workers)) != FS_OK)
 			return rc;
 	}
@@ -1199,30 +698,30 @@ load_mdq(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	fs_duration_format(q->validity, a, sizeof(a));
 	fs_duration_format(q->resign_window, b, sizeof(b));
 	if (q->resign_window * 2 > q->validity)
-		return bad(cx, rn ? rn->line : m->line, "mdq: resign-window "
+		return yc_bad(cx, rn ? rn->line : m->line, "mdq: resign-window "
 		    "%s is more than half the validity %s: entities would be "
 		    "signed again soon after they are signed; make it at most "
 		    "half (the default is a quarter)", b, a);
 	if (q->run_interval * 2 > q->resign_window)
-		return bad(cx, in ? in->line : m->line, "mdq: run-interval is "
-		    "more than half the resign-window %s: renewals could not "
-		    "be spread over runs; run more often or widen the "
+		return yc_bad(cx, in ? in->line : m->line, "mdq: run-interval "
+		    "is more than half the resign-window %s: renewals could "
+		    "not be spread over runs; run more often or widen the "
 		    "window", b);
 	if (q->cache_duration != 0 && q->cache_duration >= q->validity)
-		return bad(cx, cn ? cn->line : m->line, "mdq: cache-duration "
-		    "is not shorter than the validity %s: consumers would "
-		    "keep documents past their validUntil; make it shorter "
-		    "(were the two swapped?)", a);
-	if (q->aggregate == NULL && (rc = dup_str(cx, "entities.xml",
+		return yc_bad(cx, cn ? cn->line : m->line, "mdq: "
+		    "cache-duration is not shorter than the validity %s: "
+		    "consumers would keep documents past their validUntil; "
+		    "make it shorter (were the two swapped?)", a);
+	if (q->aggregate == NULL && (rc = yc_strdup(cx, "entities.xml",
 	    &q->aggregate)) != FS_OK)
 		return rc;
-	if ((an = val(m, "aggregate")) != NULL &&
+	if ((an = yc_val(m, "aggregate")) != NULL &&
 	    (rc = check_feed_file(cx, an)) != FS_OK)
 		return rc;
 	for (size_t i = 0; i < c->nfeeds; i++)
 		if (strcmp(c->feeds[i].file, q->aggregate) == 0 ||
 		    strcmp(c->feeds[i].file, "entities") == 0)
-			return bad(cx, c->feeds[i].line, "feed file '%s' is "
+			return yc_bad(cx, c->feeds[i].line, "feed file '%s' is "
 			    "where mdq: publishes (%s, entities/): name the "
 			    "feed otherwise", c->feeds[i].file, q->aggregate);
 	(void)vn;
@@ -1231,7 +730,7 @@ load_mdq(struct ctx *cx, struct fs_conf *c, const struct node *top)
 
 /* "ADDR:PORT" or "[V6ADDR]:PORT", the port 0 to 65535 (serve: listen). */
 static int
-check_listen(struct ctx *cx, const char *s, unsigned line)
+check_listen(struct yc *cx, const char *s, unsigned line)
 {
 	const char *colon = strrchr(s, ':'), *end;
 	size_t pl;
@@ -1242,22 +741,23 @@ check_listen(struct ctx *cx, const char *s, unsigned line)
 		end = colon;
 	if (colon == NULL || end == NULL || (s[0] == '[' ? end[1] != ':' :
 	    memchr(s, ':', (size_t)(colon - s)) != NULL))
-		return bad(cx, line, "listen address '%.64s' is not ADDR:PORT: "
-		    "write 127.0.0.1:8080, or [::1]:8080 for IPv6", s);
+		return yc_bad(cx, line, "listen address '%.64s' is not "
+		    "ADDR:PORT: write 127.0.0.1:8080, or [::1]:8080 for IPv6",
+		    s);
 	pl = strlen(colon + 1);
 	if (pl == 0 || pl > 5 || strspn(colon + 1, "0123456789") != pl ||
 	    strtoul(colon + 1, NULL, 10) > 65535)
-		return bad(cx, line, "listen address '%.64s': the port must be "
-		    "a number from 0 to 65535", s);
+		return yc_bad(cx, line, "listen address '%.64s': the port must "
+		    "be a number from 0 to 65535", s);
 	return FS_OK;
 }
 
 /* serve: after mdq:, whose documents it serves. */
 static int
-load_serve(struct ctx *cx, struct fs_conf *c, const struct node *top)
+load_serve(struct yc *cx, struct fs_conf *c, const struct yc_node *top)
 {
 	struct fs_conf_serve *v = &c->serve;
-	const struct node *m, *ln, *tn, *mn;
+	const struct yc_node *m, *ln, *tn, *mn;
 	char a[32];
 	int rc;
 
@@ -1270,11 +770,11 @@ load_serve(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	v->enabled = 1;
 	v->line = m->line;
 	if (!c->mdq.enabled)
-		return bad(cx, m->line, "serve: without mdq:: fedsign serve "
+		return yc_bad(cx, m->line, "serve: without mdq:: fedsign serve "
 		    "answers from the per-entity documents that mdq: "
 		    "publishes; add an mdq: section");
 	if ((rc = opt_list(cx, m, "listen", 0, &v->listen, &ln)) != FS_OK ||
-	    (rc = opt_uint(cx, m, "max-clients", 1, 1000000,
+	    (rc = yc_opt_uint(cx, m, "max-clients", 1, 1000000,
 	    &v->max_clients)) != FS_OK ||
 	    (rc = opt_duration(cx, m, "timeout", &v->timeout, &tn)) !=
 	    FS_OK ||
@@ -1286,16 +786,16 @@ load_serve(struct ctx *cx, struct fs_conf *c, const struct node *top)
 		    FS_OK)
 			return rc;
 	if (v->listen.n > 16)
-		return bad(cx, ln->line, "serve: more than 16 listen "
+		return yc_bad(cx, ln->line, "serve: more than 16 listen "
 		    "addresses: listen on fewer (0.0.0.0:PORT takes every "
 		    "IPv4 address)");
 	if (tn != NULL && v->timeout > 3600)
-		return bad(cx, tn->line, "serve: timeout %s is more than an "
+		return yc_bad(cx, tn->line, "serve: timeout %s is more than an "
 		    "hour: a slow client would hold its connection that long; "
 		    "30s is usual", tn->s);
 	if (mn != NULL && v->status_margin >= c->mdq.validity) {
 		fs_duration_format(c->mdq.validity, a, sizeof(a));
-		return bad(cx, mn->line, "serve: status-margin %s is not "
+		return yc_bad(cx, mn->line, "serve: status-margin %s is not "
 		    "shorter than the mdq: validity %s: /status would always "
 		    "say 503; make it shorter (1d is usual)", mn->s, a);
 	}
@@ -1304,12 +804,13 @@ load_serve(struct ctx *cx, struct fs_conf *c, const struct node *top)
 
 /* The whole file, key by key, in an order where defaults come first. */
 static int
-load_top(struct ctx *cx, struct fs_conf *c, const struct node *top)
+load_top(struct yc *cx, struct fs_conf *c, const struct yc_node *top)
 {
-	const struct node *vn, *cn, *rn, *seq;
+	const struct yc_node *vn, *cn, *rn, *seq;
 	int rc;
 
-	if ((rc = check_keys(cx, top, "at the top level", top_keys)) != FS_OK ||
+	if ((rc = yc_check_keys(cx, top, "at the top level", top_keys)) !=
+	    FS_OK ||
 	    (rc = load_signing(cx, c, top)) != FS_OK ||
 	    (rc = req_dir(cx, top, "publish-dir", "the feeds are published "
 	    "in (publish-dir: /var/www/md)", &c->publish_dir)) != FS_OK ||
@@ -1321,21 +822,20 @@ load_top(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	    &cn)) != FS_OK ||
 	    (rc = opt_duration(cx, top, "resign-window", &c->resign_window,
 	    &rn)) != FS_OK ||
-	    (rc = opt_str(cx, top, "publisher", &c->publisher)) != FS_OK)
+	    (rc = yc_opt_str(cx, top, "publisher", &c->publisher)) != FS_OK)
 		return rc;
 	if (vn == NULL)
-		return bad(cx, top->line, "no 'validity:': say how long the "
+		return yc_bad(cx, top->line, "no 'validity:': say how long the "
 		    "signed metadata is valid (validity: 10d)");
 	if (cn != NULL && (rc = check_cache(cx, cn->line, cn,
 	    c->cache_duration, vn, c->validity, NULL)) != FS_OK)
 		return rc;
-	cx->resign = rn;
 	if (rn == NULL)
 		c->resign_window = c->validity / 2;
 	else if (c->resign_window >= c->validity)
-		return bad(cx, rn->line, "resign-window %s is not shorter than "
-		    "validity %s (line %u): every run would sign again; make "
-		    "it shorter (the default is half the validity)", rn->s,
+		return yc_bad(cx, rn->line, "resign-window %s is not shorter "
+		    "than validity %s (line %u): every run would sign again; "
+		    "make it shorter (the default is half the validity)", rn->s,
 		    vn->s, vn->line);
 	if ((rc = load_limits(cx, c, top)) != FS_OK ||
 	    (rc = load_checks(cx, c, top)) != FS_OK)
@@ -1344,7 +844,7 @@ load_top(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	    "/srv/members/*.xml", &seq)) != FS_OK)
 		return rc;
 	if ((c->sources = calloc(seq->n, sizeof(*c->sources))) == NULL)
-		return nomem(cx);
+		return yc_nomem(cx);
 	c->nsources = seq->n;
 	for (size_t i = 0; i < seq->n; i++)
 		if ((rc = load_source(cx, c, i, seq->kid[i])) != FS_OK)
@@ -1353,10 +853,11 @@ load_top(struct ctx *cx, struct fs_conf *c, const struct node *top)
 	    "[members]", &seq)) != FS_OK)
 		return rc;
 	if ((c->feeds = calloc(seq->n, sizeof(*c->feeds))) == NULL)
-		return nomem(cx);
+		return yc_nomem(cx);
 	c->nfeeds = seq->n;
 	for (size_t i = 0; i < seq->n; i++)
-		if ((rc = load_feed(cx, c, i, seq->kid[i], vn, cn)) != FS_OK)
+		if ((rc = load_feed(cx, c, i, seq->kid[i], vn, cn, rn)) !=
+		    FS_OK)
 			return rc;
 	if ((rc = load_mdq(cx, c, top)) != FS_OK)
 		return rc;
@@ -1365,14 +866,14 @@ load_top(struct ctx *cx, struct fs_conf *c, const struct node *top)
 
 /* The folder of the file's real path (the current one for "-"). */
 static int
-base_dir(struct ctx *cx, const char *path)
+base_dir(struct yc *cx, const char *path)
 {
 	char *slash;
 
 	cx->base = realpath(strcmp(path, "-") == 0 ? "." : path, NULL);
 	if (cx->base == NULL) {
 		if (errno == ENOMEM)
-			return nomem(cx);
+			return yc_nomem(cx);
 		return fs_err_set(cx->err, FS_EIO, "cannot read '%s': %s",
 		    path, strerror(errno));
 	}
@@ -1389,8 +890,11 @@ base_dir(struct ctx *cx, const char *path)
 int
 fs_conf_load(const char *path, struct fs_conf **out, fs_err *err)
 {
-	struct ctx cx = { .path = path, .err = err };
-	struct node *root = NULL;
+	struct yc cx = { .path = path, .err = err, .max_depth = MAX_DEPTH,
+	    .max_nodes = MAX_NODES, .needs = "signing:, publish-dir:, "
+	    "state-dir:, validity:, sources: and feeds:",
+	    .example = "signing:, sources:, feeds:" };
+	struct yc_node *root = NULL;
 	struct fs_conf *c = NULL;
 	char *buf = NULL;
 	size_t len;
@@ -1400,20 +904,20 @@ fs_conf_load(const char *path, struct fs_conf **out, fs_err *err)
 	if ((rc = fs_file_read(path, MAX_FILE, &buf, &len, err)) != FS_OK)
 		goto fail;
 	if ((rc = base_dir(&cx, path)) != FS_OK ||
-	    (rc = parse_tree(&cx, buf, len, &root)) != FS_OK)
+	    (rc = yc_parse(&cx, buf, len, &root)) != FS_OK)
 		goto fail;
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		rc = nomem(&cx);
+		rc = yc_nomem(&cx);
 		goto fail;
 	}
-	if ((rc = dup_str(&cx, path, &c->path)) != FS_OK ||
+	if ((rc = yc_strdup(&cx, path, &c->path)) != FS_OK ||
 	    (rc = load_top(&cx, c, root)) != FS_OK)
 		goto fail;
 	*out = c;
 	c = NULL;
 fail:
 	fs_conf_free(c);
-	node_free(root);
+	yc_free(root);
 	free(cx.base);
 	free(buf);
 	return rc;
