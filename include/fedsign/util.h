@@ -43,6 +43,14 @@ void fs_wipe(void *p, size_t len);
 /* Wipe the NUL-terminated string s and free it; NULL is a no-op. */
 void fs_secret_free(char *s);
 
+/*
+ * s into buf with control characters, C1 controls, bidirectional
+ * overrides and marks, and bytes that are not UTF-8 written as \xNN or
+ * \u{NNNN}; cut short with "..." when buf is too small.  For every
+ * message that quotes input.
+ */
+const char *fs_escape(const char *s, char *buf, size_t len);
+
 /* Lowercase hex of n bytes into out (2n + 1 bytes, truncated to outlen). */
 void fs_hex(const uint8_t *b, size_t n, char *out, size_t outlen);
 

@@ -13,6 +13,7 @@
 #include "fedsign/md.h"
 #include "fedsign/p11.h"
 #include "fedsign/publish.h"
+#include "fedsign/util.h"
 
 /* Exit codes, documented in fedsign(1), the README and every --help. */
 #define FS_EXIT_HELP \
@@ -42,12 +43,6 @@ extern int fs_cli_verbose;
 
 /* Print an informational line to stderr unless quiet. */
 void fs_cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/*
- * s with control characters, C1 controls, bidirectional overrides and
- * bytes that are not UTF-8 written as \xNN or \u{NNNN}, into buf.
- */
-const char *fs_cli_escape(const char *s, char *buf, size_t len);
 
 /*
  * First thing in main: no core dumps and no ptrace by other processes

@@ -65,21 +65,21 @@ fs_cli_finding(void *ctx, enum fs_level level, const char *rule,
 
 	(void)ctx;
 	if (file != NULL && line > 0)
-		fprintf(f, "%s:%lu: ", fs_cli_escape(file, b1, sizeof(b1)),
+		fprintf(f, "%s:%lu: ", fs_escape(file, b1, sizeof(b1)),
 		    line);
 	else if (file != NULL)
-		fprintf(f, "%s: ", fs_cli_escape(file, b1, sizeof(b1)));
+		fprintf(f, "%s: ", fs_escape(file, b1, sizeof(b1)));
 	fprintf(f, "%s: ", names[level]);
 	if (entity_id != NULL) {
-		fs_cli_escape(entity_id, b2, sizeof(b2));
+		fs_escape(entity_id, b2, sizeof(b2));
 		/* An entityID of a kilobyte would hide the message. */
 		if (strlen(b2) > 200)
 			memcpy(b2 + 190, "...", 4);
 		fprintf(f, "%s: ", b2);
 	}
 	if (rule != NULL)
-		fprintf(f, "[%s] ", fs_cli_escape(rule, b3, sizeof(b3)));
-	fprintf(f, "%s\n", fs_cli_escape(message, b4, sizeof(b4)));
+		fprintf(f, "[%s] ", fs_escape(rule, b3, sizeof(b3)));
+	fprintf(f, "%s\n", fs_escape(message, b4, sizeof(b4)));
 }
 
 static void

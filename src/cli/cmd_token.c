@@ -59,10 +59,10 @@ v_module(void *ctx, const char *name, const char *path, const CK_INFO *i)
 	fs_p11_trim(i->libraryDescription, sizeof(i->libraryDescription), desc);
 	fs_p11_trim(i->manufacturerID, sizeof(i->manufacturerID), man);
 	printf("module: %s\n  path: %s\n  library: %s (%s) %u.%u\n",
-	    name[0] ? fs_cli_escape(name, e1, sizeof(e1)) : "(unregistered)",
-	    fs_cli_escape(path, e2, sizeof(e2)),
-	    fs_cli_escape(desc, e3, sizeof(e3)),
-	    fs_cli_escape(man, e4, sizeof(e4)),
+	    name[0] ? fs_escape(name, e1, sizeof(e1)) : "(unregistered)",
+	    fs_escape(path, e2, sizeof(e2)),
+	    fs_escape(desc, e3, sizeof(e3)),
+	    fs_escape(man, e4, sizeof(e4)),
 	    i->libraryVersion.major, i->libraryVersion.minor);
 }
 
@@ -74,7 +74,7 @@ v_slot(void *ctx, CK_SLOT_ID id, const CK_SLOT_INFO *si)
 	(void)ctx;
 	fs_p11_trim(si->slotDescription, sizeof(si->slotDescription), desc);
 	printf("  slot %lu: %s%s\n", (unsigned long)id,
-	    fs_cli_escape(desc, e, sizeof(e)),
+	    fs_escape(desc, e, sizeof(e)),
 	    (si->flags & CKF_TOKEN_PRESENT) ? "" : " (no token)");
 }
 
@@ -97,10 +97,10 @@ v_token(void *ctx, const CK_TOKEN_INFO *ti)
 	fs_p11_pin_state(ti->flags, state, sizeof(state));
 	printf("    token: %s\n      serial: %s\n      model: %s (%s)\n"
 	    "      flags:%s%s%s%s%s\n      PIN state: %s\n",
-	    fs_cli_escape(label, el, sizeof(el)),
-	    fs_cli_escape(serial, es, sizeof(es)),
-	    fs_cli_escape(model, em, sizeof(em)),
-	    fs_cli_escape(man, ea, sizeof(ea)),
+	    fs_escape(label, el, sizeof(el)),
+	    fs_escape(serial, es, sizeof(es)),
+	    fs_escape(model, em, sizeof(em)),
+	    fs_escape(man, ea, sizeof(ea)),
 	    (ti->flags & CKF_TOKEN_INITIALIZED) ? " initialised" :
 	    " NOT-initialised",
 	    (ti->flags & CKF_USER_PIN_INITIALIZED) ? " user-PIN-set" : "",
@@ -126,7 +126,7 @@ v_object(void *ctx, const struct fs_p11_obj_info *o)
 
 	(void)ctx;
 	printf("      %s: label=%s id=%s", class_str(o->cls),
-	    fs_cli_escape(o->label, el, sizeof(el)), o->id);
+	    fs_escape(o->label, el, sizeof(el)), o->id);
 	if (o->key_type == CKK_RSA)
 		printf(" type=RSA-%u", o->bits);
 	else if (o->key_type == CKK_EC)

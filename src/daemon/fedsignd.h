@@ -32,6 +32,7 @@
 
 #include "fedsign/alg.h"
 #include "fedsign/err.h"
+#include "fedsign/util.h"
 #include "fedsign/p11.h"
 
 /* --- log.c ---------------------------------------------------------------- */
@@ -54,8 +55,6 @@ void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2),
     noreturn));
 
-/* s with control characters and bytes that are not UTF-8 escaped. */
-const char *fsd_escape(const char *s, char *buf, size_t len);
 
 /* --- conf.c --------------------------------------------------------------- */
 

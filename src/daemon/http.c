@@ -991,7 +991,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	ret = route(&x, url, method);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	who_text(x.cn, x.cl, who, sizeof(who));
-	log_debug("%s %s %s %.4fs", who, method, fsd_escape(url, safe,
+	log_debug("%s %s %s %.4fs", who, method, fs_escape(url, safe,
 	    sizeof(safe)), (double)(t1.tv_sec - r->t0.tv_sec) +
 	    (double)(t1.tv_nsec - r->t0.tv_nsec) / 1e9);
 	json_decref(x.body);
