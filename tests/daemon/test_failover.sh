@@ -13,6 +13,7 @@
 
 tokens hsm1 hsm2
 PLUG=$TMP/unplugged
+FAULT=$TMP/fault
 COUNT=$TMP/shim-calls
 
 # conf FILE URI...: a configuration with key md-signing on these copies.
@@ -42,8 +43,8 @@ field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1
 
 # --- 1. balancing over two healthy copies ---------------------------------
 conf "$TMP/f.yaml" "$(direct hsm1)" "$(shimmed hsm2)"
-start "$TMP/f.yaml" FS_SHIM_UNPLUG="$PLUG" FS_SHIM_COUNT="$COUNT" ||
-    { nok "fedsignd starts on hsm1 and hsm2"; done_testing; }
+start "$TMP/f.yaml" FS_SHIM_UNPLUG="$PLUG" FS_SHIM_FAULT="$FAULT" \
+    FS_SHIM_COUNT="$COUNT" || { nok "fedsignd starts on hsm1 and hsm2"; done_testing; }
 ok "fedsignd starts on hsm1 and hsm2"
 check "each token is logged in to once at start" test "$(logins)" = 1
 expect 0 "400 requests from 4 threads, every signature verified" \
@@ -92,7 +93,35 @@ api http://x/status >/dev/null
 m2=$(json "[t['signatures'] for t in d['keys']['md-signing']['tokens'] if t['label'] == 'hsm2'][0]")
 check "hsm2 takes its share again ($n2 -> $m2)" test "$m2" -gt $((n2 + 20))
 _has "$TMP/daemon.log" log "is up again"
+
+# --- 2b. hsm2 fails signatures mid-load with other codes ------------------
+# The issue's list: CKR_DEVICE_ERROR and CKR_SESSION_HANDLE_INVALID mark
+# the copy down like an unplug; its requests go to hsm1; it is opened
+# again once it signs again.
+for code in CKR_DEVICE_ERROR CKR_SESSION_HANDLE_INVALID; do
+	"$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 4 -t 5 -V >"$TMP/load.out" 2>&1 &
+	LOAD=$!
+	sleep 1
+	printf '%s\n' "$code" >"$FAULT"
+	check "$code: hsm2 is marked down" wait_until 10 is_state hsm2 down
+	check "$code: /status names the code" bash -c "python3 -c \"import json; d=json.load(open('$TMP/body')); t=[t for t in d['keys']['md-signing']['tokens'] if t['label']=='hsm2'][0]; assert '$code' in t['reason'], t\""
+	check "$code: /metrics counts it" test "$(metric "fedsignd_token_errors_total{key=\"md-signing\",token=\"hsm2\",code=\"$code\"}")" -ge 1
+	sleep 1
+	rm -f "$FAULT"
+	check "$code: hsm2 comes back once it signs again" wait_until 15 is_state hsm2 up
+	wait "$LOAD"; rc=$?
+	sed 's/^/# /' "$TMP/load.out"
+	check "$code: the load client saw no failure (every signature verified)" test "$rc" = 0
+	_has "$TMP/load.out" "load across $code" "unavailable 0 failed 0"
+done
 stopped
+# SIGTERM logs out of and closes every session of hsm2 and finalises the
+# module, after the last signature.
+tail_calls=$(awk '/^C_Sign$/ { n = NR } { l[NR] = $0 } END { for (i = n + 1; i <= NR; i++) print l[i] }' "$COUNT")
+echo "# after the last C_Sign: $(echo $tail_calls)"
+check "SIGTERM: hsm2 logged out" test "$(grep -cx C_Logout <<<"$tail_calls")" -ge 1
+check "SIGTERM: both sessions of hsm2 closed" test "$(grep -cx C_CloseSession <<<"$tail_calls")" -ge 2
+check "SIGTERM: the module finalised, last" test "$(tail -1 <<<"$tail_calls")" = C_Finalize
 
 # --- 3. every copy unplugged: health checks, clear 503s, then recovery ----
 # No request after the unplug: the test signatures (health-interval 1s)

@@ -17,8 +17,13 @@
  *                          slot count, those killed by an unplug do not)
  *   FS_SHIM_NO_HASH_SIGN=1 hide CKM_SHA*_RSA_PKCS: hash on the host
  *   FS_SHIM_SIGN_FAIL=1    C_Sign answers CKR_DEVICE_REMOVED
- *   FS_SHIM_COUNT=FILE     append one line per C_Login and C_Sign to FILE,
- *                          "C_Login\n" or "C_Sign\n", for every call, before
+ *   FS_SHIM_FAULT=FILE     while FILE exists, C_Sign answers the CKR_ code
+ *                          named on its first line (CKR_DEVICE_ERROR,
+ *                          CKR_SESSION_HANDLE_INVALID, ...; a name not
+ *                          known here gives CKR_GENERAL_ERROR)
+ *   FS_SHIM_COUNT=FILE     append one line per C_Login, C_Sign, C_Logout,
+ *                          C_CloseSession and C_Finalize to FILE, the call's
+ *                          name ("C_Sign\n"), for every call, before
  *                          anything else happens to it; one O_APPEND write(2)
  *                          a line, so threads and processes may share FILE
  *   FS_SHIM_HANG=CALLS     never return from these calls (C_Initialize,
@@ -228,6 +233,38 @@ count(const char *what)
 	close(fd);
 }
 
+/* CKR_OK, or the code FS_SHIM_FAULT's file names while it exists. */
+static CK_RV
+fault(void)
+{
+	static const struct { const char *name; CK_RV rv; } codes[] = {
+		{ "CKR_DEVICE_ERROR", CKR_DEVICE_ERROR },
+		{ "CKR_DEVICE_REMOVED", CKR_DEVICE_REMOVED },
+		{ "CKR_DEVICE_MEMORY", CKR_DEVICE_MEMORY },
+		{ "CKR_TOKEN_NOT_PRESENT", CKR_TOKEN_NOT_PRESENT },
+		{ "CKR_SESSION_HANDLE_INVALID", CKR_SESSION_HANDLE_INVALID },
+		{ "CKR_SESSION_CLOSED", CKR_SESSION_CLOSED },
+		{ "CKR_FUNCTION_FAILED", CKR_FUNCTION_FAILED },
+		{ "CKR_GENERAL_ERROR", CKR_GENERAL_ERROR },
+	};
+	const char *path = getenv("FS_SHIM_FAULT");
+	char name[64];
+	ssize_t n;
+	int fd;
+
+	if (path == NULL || *path == '\0' ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return CKR_OK;
+	n = read(fd, name, sizeof(name) - 1);
+	close(fd);
+	name[n > 0 ? n : 0] = '\0';
+	name[strcspn(name, " \t\r\n")] = '\0';
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(name, codes[i].name) == 0)
+			return codes[i].rv;
+	return CKR_GENERAL_ERROR;
+}
+
 /* Never return from call when FS_SHIM_HANG names it. */
 static void
 maybe_hang(const char *call)
@@ -370,7 +407,19 @@ SESSION_CALL(C_GetOperationState, (CK_SESSION_HANDLE s, CK_BYTE_PTR st,
 SESSION_CALL(C_SetOperationState, (CK_SESSION_HANDLE s, CK_BYTE_PTR st,
     CK_ULONG len, CK_OBJECT_HANDLE ek, CK_OBJECT_HANDLE ak),
     (s, st, len, ek, ak))
-SESSION_CALL(C_Logout, (CK_SESSION_HANDLE s), (s))
+
+static CK_RV
+shim_C_Logout(CK_SESSION_HANDLE s)
+{
+	unsigned long g;
+	CK_RV rv;
+
+	count("C_Logout");
+	if ((rv = enter(s, &g)) != CKR_OK)
+		return rv;
+	return leave(g, real.C_Logout(s));
+}
+
 SESSION_CALL(C_CreateObject, (CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t,
     CK_ULONG n, CK_OBJECT_HANDLE_PTR o), (s, t, n, o))
 SESSION_CALL(C_CopyObject, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
@@ -730,6 +779,7 @@ shim_CloseSession(CK_SESSION_HANDLE s)
 	int dead;
 	CK_RV rv;
 
+	count("C_CloseSession");
 	pthread_mutex_lock(&mu);
 	e = find(s);
 	dead = e != NULL && e->gen != gen;
@@ -793,6 +843,8 @@ shim_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG inlen,
 	maybe_hang("C_Sign");
 	if (flag("FS_SHIM_SIGN_FAIL"))
 		return CKR_DEVICE_REMOVED;
+	if ((rv = fault()) != CKR_OK)
+		return rv;
 	/* The token is looked at before and after the wait for its turn. */
 	if ((rv = enter(s, &g)) != CKR_OK)
 		return rv;
@@ -847,6 +899,7 @@ shim_Finalize(CK_VOID_PTR r)
 {
 	CK_RV rv;
 
+	count("C_Finalize");
 	maybe_hang("C_Finalize");
 	if (flag("FS_SHIM_FINALIZE_CRASH"))
 		raise(SIGSEGV);
