@@ -972,33 +972,84 @@ write_at(int dirfd, const char *file, const void *buf, size_t len,
 	return rc;
 }
 
-/* gzip (RFC 1952, no name, no time: the same bytes each time). */
-static int
-gzip_buf(const void *in, size_t len, unsigned char **out, size_t *outlen,
-    fs_err *err)
+/*
+ * gzip (RFC 1952, no name, no time: the same bytes each time) with one
+ * deflate stream per thread, reset between documents: setting a stream
+ * up costs more than compressing a 6 kB entity.  Entities are compressed
+ * at level 1 (nginx's gzip_comp_level default: 2% larger than level 6
+ * for a third less time), the aggregate at level 6 (a quarter smaller).
+ */
+struct gz {
+	z_stream z;
+	int level;			/* of the stream, 0: none yet */
+	unsigned char *out;
+	size_t cap;
+};
+
+#define GZ_ENTITY	Z_BEST_SPEED
+#define GZ_AGGREGATE	Z_DEFAULT_COMPRESSION
+#define GZ_STEP		((size_t)1 << 30)
+
+static void
+gz_free(struct gz *g)
 {
-	z_stream z = { 0 };
-	size_t cap = compressBound((uLong)len) + 64;
+	if (g->level != 0)
+		deflateEnd(&g->z);
+	free(g->out);
+	memset(g, 0, sizeof(*g));
+}
+
+/* Compress len bytes at in; *out stays g's (valid to the next call). */
+static int
+gz_buf(struct gz *g, int level, const void *in, size_t len,
+    const unsigned char **out, size_t *outlen, fs_err *err)
+{
+	const unsigned char *p = in;
+	size_t need;
 	int r;
 
-	if ((*out = malloc(cap)) == NULL)
-		return fs_err_nomem(err, "compressing");
-	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8,
-	    Z_DEFAULT_STRATEGY) != Z_OK) {
-		free(*out);
-		return fs_err_nomem(err, "compressing");
-	}
-	z.next_in = (Bytef *)(uintptr_t)in;
-	z.avail_in = (uInt)len;
-	z.next_out = *out;
-	z.avail_out = (uInt)cap;
-	r = deflate(&z, Z_FINISH);
-	*outlen = cap - z.avail_out;
-	deflateEnd(&z);
-	if (r != Z_STREAM_END) {
-		free(*out);
+	if (g->level != level) {
+		if (g->level != 0)
+			deflateEnd(&g->z);
+		memset(&g->z, 0, sizeof(g->z));
+		g->level = 0;
+		if (deflateInit2(&g->z, level, Z_DEFLATED, 15 + 16, 8,
+		    Z_DEFAULT_STRATEGY) != Z_OK)
+			return fs_err_nomem(err, "compressing");
+		g->level = level;
+	} else if (deflateReset(&g->z) != Z_OK) {
 		return fs_err_set(err, FS_EINTERNAL, "gzip failed");
 	}
+	need = deflateBound(&g->z, (uLong)len) + 64;
+	if (need > g->cap) {
+		unsigned char *n = realloc(g->out, need);
+
+		if (n == NULL)
+			return fs_err_nomem(err, "compressing");
+		g->out = n;
+		g->cap = need;
+	}
+	/* avail_in and avail_out are 32 bits: 1 GiB at a time. */
+	g->z.next_out = g->out;
+	for (;;) {
+		size_t in_now = len < GZ_STEP ? len : GZ_STEP;
+		size_t room = g->cap - (size_t)(g->z.next_out - g->out);
+
+		if (room > GZ_STEP)
+			room = GZ_STEP;
+		g->z.next_in = (Bytef *)(uintptr_t)p;
+		g->z.avail_in = (uInt)in_now;
+		g->z.avail_out = (uInt)room;
+		r = deflate(&g->z, in_now == len ? Z_FINISH : Z_NO_FLUSH);
+		p += in_now - g->z.avail_in;
+		len -= in_now - g->z.avail_in;
+		if (r == Z_STREAM_END)
+			break;
+		if (r != Z_OK || room == 0)
+			return fs_err_set(err, FS_EINTERNAL, "gzip failed");
+	}
+	*out = g->out;
+	*outlen = (size_t)(g->z.next_out - g->out);
 	return FS_OK;
 }
 
@@ -1021,20 +1072,18 @@ struct tree {
 
 /* gzip of len bytes at buf as file.gz in dirfd. */
 static int
-gzip_to(const void *buf, size_t len, int dirfd, const char *file,
-    fs_err *err)
+gzip_to(struct gz *g, int level, const void *buf, size_t len, int dirfd,
+    const char *file, fs_err *err)
 {
-	unsigned char *z = NULL;
+	const unsigned char *z = NULL;
 	char gz[256];
 	size_t zlen = 0;
 	int rc;
 
-	if ((rc = gzip_buf(buf, len, &z, &zlen, err)) != FS_OK)
+	if ((rc = gz_buf(g, level, buf, len, &z, &zlen, err)) != FS_OK)
 		return rc;
 	snprintf(gz, sizeof(gz), "%s.gz", file);
-	rc = write_at(dirfd, gz, z, zlen, err);
-	free(z);
-	return rc;
+	return write_at(dirfd, gz, z, zlen, err);
 }
 
 /*
@@ -1047,7 +1096,7 @@ gzip_to(const void *buf, size_t len, int dirfd, const char *file,
  * from the entities' nodes meanwhile.
  */
 static int
-tree_one(struct tree *t, struct item *it, fs_err *err)
+tree_one(struct tree *t, struct gz *g, struct item *it, fs_err *err)
 {
 	const char *name = item_name(it);
 	char path[4400], js[64], *text, *buf = NULL;
@@ -1076,8 +1125,8 @@ tree_one(struct tree *t, struct item *it, fs_err *err)
 			return fs_err_set(err, FS_EIO, "cannot link '%s' into "
 			    "the cache: %s", path, strerror(errno));
 		it->size = (off_t)it->doclen;
-		if ((rc = gzip_to(it->doc, it->doclen, t->fd, it->file,
-		    err)) != FS_OK)
+		if ((rc = gzip_to(g, GZ_ENTITY, it->doc, it->doclen, t->fd,
+		    it->file, err)) != FS_OK)
 			return rc;
 	} else {
 		char gz[64];
@@ -1102,7 +1151,7 @@ tree_one(struct tree *t, struct item *it, fs_err *err)
 		    err)) != FS_OK)
 			return rc;
 		it->size = (off_t)len;
-		rc = gzip_to(buf, len, t->fd, it->file, err);
+		rc = gzip_to(g, GZ_ENTITY, buf, len, t->fd, it->file, err);
 		free(buf);
 		if (rc != FS_OK)
 			return rc;
@@ -1116,7 +1165,7 @@ tree_one(struct tree *t, struct item *it, fs_err *err)
 
 /* The aggregate's .gz, once it is written (it is a feed). */
 static int
-tree_aggregate(struct tree *t, fs_err *err)
+tree_aggregate(struct tree *t, struct gz *g, fs_err *err)
 {
 	char *buf;
 	size_t len;
@@ -1129,7 +1178,8 @@ tree_aggregate(struct tree *t, fs_err *err)
 	if ((rc = fs_file_read(path, (size_t)4 << 30, &buf, &len, err)) !=
 	    FS_OK)
 		return rc;
-	rc = gzip_to(buf, len, t->rfd, t->q->mc->aggregate, err);
+	rc = gzip_to(g, GZ_AGGREGATE, buf, len, t->rfd, t->q->mc->aggregate,
+	    err);
 	free(buf);
 	return rc;
 }
@@ -1138,13 +1188,14 @@ static void *
 tree_worker(void *arg)
 {
 	struct tree *t = arg;
+	struct gz g = { 0 };
 	size_t i;
 	fs_err err;
 	int rc = FS_OK;
 
 	while ((i = __atomic_fetch_add(&t->next, 1, __ATOMIC_RELAXED)) <
 	    t->q->n)
-		if ((rc = tree_one(t, &t->q->v[i], &err)) != FS_OK)
+		if ((rc = tree_one(t, &g, &t->q->v[i], &err)) != FS_OK)
 			break;
 	/* Whoever is done first compresses the aggregate when it comes. */
 	pthread_mutex_lock(&t->lock);
@@ -1153,7 +1204,7 @@ tree_worker(void *arg)
 	if (rc == FS_OK && t->rc == FS_OK && t->agg == 1) {
 		t->agg = 2;
 		pthread_mutex_unlock(&t->lock);
-		rc = tree_aggregate(t, &err);
+		rc = tree_aggregate(t, &g, &err);
 		pthread_mutex_lock(&t->lock);
 	}
 	if (rc != FS_OK && t->rc == FS_OK) {
@@ -1163,6 +1214,7 @@ tree_worker(void *arg)
 	}
 	pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(&t->lock);
+	gz_free(&g);
 	return NULL;
 }
 
