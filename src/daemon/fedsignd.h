@@ -171,6 +171,9 @@ int fsd_pool_check(const struct fsd_conf *conf, fs_err *err);
 
 /* Finalise the modules kept initialised (at exit, after the keys). */
 void fsd_pool_release_modules(void);
+/* Requests whose signature is stuck in a module call on their own thread
+ * (a key with one copy) that the watchdog gave up on. */
+unsigned fsd_pool_stuck_requests(void);
 
 /* Start the watchdog over module calls (once). */
 int fsd_pool_start(fs_err *err);
@@ -263,8 +266,12 @@ struct fsd_gen *fsd_gen_get(void);
 void fsd_gen_put(struct fsd_gen *g);
 /* Make g (refs 1: being current) current; returns the one before. */
 struct fsd_gen *fsd_gen_swap(struct fsd_gen *g);
-/* Drop g's being current and wait until no request holds it. */
-void fsd_gen_retire(struct fsd_gen *g);
+/*
+ * Drop the reference fsd_gen_swap handed back and wait for the requests
+ * that hold g: 1 when none is left (g may be freed), 0 when those left
+ * are stuck in module calls the watchdog gave up on (g must be kept).
+ */
+int fsd_gen_retire(struct fsd_gen *g);
 
 struct fsd_listener;
 

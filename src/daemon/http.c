@@ -117,14 +117,28 @@ fsd_gen_swap(struct fsd_gen *g)
 	return old;
 }
 
-void
+int
 fsd_gen_retire(struct fsd_gen *g)
 {
+	int done;
+
 	pthread_mutex_lock(&gen_lock);
 	g->refs--;
-	while (g->refs > 0)
-		pthread_cond_wait(&gen_cv, &gen_lock);
+	while (g->refs > 0 && (unsigned)g->refs > fsd_pool_stuck_requests()) {
+		struct timespec ts;
+
+		/* The count of stuck requests changes without a signal. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&gen_cv, &gen_lock, &ts);
+	}
+	done = g->refs == 0;
 	pthread_mutex_unlock(&gen_lock);
+	return done;
 }
 
 void

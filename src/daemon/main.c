@@ -352,11 +352,15 @@ reload(void)
 	cl = NULL;
 	old = fsd_gen_swap(g);
 	/* Requests under way finish with what they started with. */
-	fsd_gen_retire(old);
-	fsd_keyset_close(old->ks, ks);
-	fsd_clients_free(old->clients);
-	fsd_conf_free(old->conf);
-	free(old);
+	if (fsd_gen_retire(old)) {
+		fsd_keyset_close(old->ks, ks);
+		fsd_clients_free(old->clients);
+		fsd_conf_free(old->conf);
+		free(old);
+	} else {
+		log_warnx("reload: a request is stuck in a call into a module; "
+		    "the configuration it started with is kept for it");
+	}
 	log_info("reloaded %s: %zu key%s", config_path, fsd_keyset_count(ks),
 	    fsd_keyset_count(ks) == 1 ? "" : "s");
 out:
@@ -371,6 +375,8 @@ stop(void)
 	struct timespec tick = { 0, 50000000L };
 	struct fsd_gen *g;
 	int64_t waited = 0, limit;
+	unsigned left;
+	int kept;
 
 	notify("STOPPING=1");
 	log_info("stopping: no new connections; answering those under way");
@@ -380,18 +386,28 @@ stop(void)
 	g = fsd_gen_get();
 	limit = (g->conf->token_timeout * 3 + 10) * 20;
 	fsd_gen_put(g);
-	while (fsd_http_active() > 0 && waited++ < limit)
+	while (fsd_http_active() > fsd_pool_stuck_requests() &&
+	    waited++ < limit)
 		nanosleep(&tick, NULL);
-	for (size_t i = 0; i < nlisteners; i++)
-		fsd_listen_free(listeners[i]);
+	if ((left = fsd_http_active()) == 0) {
+		for (size_t i = 0; i < nlisteners; i++)
+			fsd_listen_free(listeners[i]);
+	} else {
+		/* Stopping the listeners would wait for their threads. */
+		log_warnx("%u request%s stuck in a call into a module: "
+		    "stopping without %s", left, left == 1 ? " is" : "s are",
+		    left == 1 ? "it" : "them");
+	}
 	g = fsd_gen_swap(NULL);
-	fsd_gen_retire(g);
-	/* Log out and close every session. */
+	kept = !fsd_gen_retire(g);
+	/* Log out and close every session (a stuck key's are left). */
 	fsd_keyset_close(g->ks, NULL);
 	fsd_pool_release_modules();
-	fsd_clients_free(g->clients);
-	fsd_conf_free(g->conf);
-	free(g);
+	if (!kept) {
+		fsd_clients_free(g->clients);
+		fsd_conf_free(g->conf);
+		free(g);
+	}
 	SSL_CTX_free(tls_ctx);
 	fsd_audit_close();
 	log_info("stopped");

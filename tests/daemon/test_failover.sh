@@ -202,6 +202,55 @@ check "/metrics: hsm2 made no signature that was handed out" \
     test "$(metric 'fedsignd_signatures_total{key="md-signing",token="hsm2"')" = 0
 stopped
 
+# --- 4c. the only copy stops answering ----------------------------------
+# With one copy, a requester signs on its own thread (no hand-off to a
+# session's thread).  A call that does not return: the watchdog marks the
+# copy down, later requests get a 503 at once, the stuck one gets its 503
+# when the call returns, and neither SIGHUP nor SIGTERM waits for it.
+conf "$TMP/one.yaml" "$(shimmed hsm2)"
+rm -f "$FAULT"
+start "$TMP/one.yaml" FS_SHIM_FAULT="$FAULT" || nok "fedsignd starts on hsm2 alone"
+expect 0 "one copy: 50 requests from 2 threads, every signature verified" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 2 -n 50 -V
+out_has "ok 50 busy 0 unavailable 0 failed 0"
+echo HANG >"$FAULT"
+"$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 1 -n 1 >"$TMP/stuck.out" 2>&1 &
+STUCK=$!
+check "one copy hanging: marked down by the watchdog" wait_until 10 is_state hsm2 down
+status_is 503 "one copy hanging: /status is 503" http://x/status
+t0=$(date +%s)
+expect 0 "one copy hanging: the next request is refused" \
+    "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 1 -n 1
+out_has "ok 0 busy 0 unavailable 1 failed 0"
+check "and at once" test $(( $(date +%s) - t0 )) -le 2
+check "the stuck request has no answer yet" kill -0 "$STUCK"
+rm -f "$FAULT"
+wait "$STUCK"
+sed 's/^/# /' "$TMP/stuck.out"
+_has "$TMP/stuck.out" "the stuck request, once the call returned" "ok 0 busy 0 unavailable 1"
+check "hsm2 comes back up" wait_until 15 is_state hsm2 up
+expect 0 "and signs again" "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 2 -n 20 -V
+out_has "ok 20 busy 0 unavailable 0 failed 0"
+echo HANG >"$FAULT"
+"$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 1 -n 1 >"$TMP/stuck.out" 2>&1 &
+STUCK=$!
+check "hanging again: marked down" wait_until 10 is_state hsm2 down
+kill -HUP "$DPID"
+check "SIGHUP with a request stuck: the reload completes" \
+    wait_until 10 grep -q "reloaded" "$TMP/daemon.log"
+_has "$TMP/daemon.log" log "a request is stuck in a call into a module"
+status_is 503 "and fedsignd still answers" http://x/status
+t0=$(date +%s)
+kill -TERM "$DPID"
+check "SIGTERM with a request stuck on its own thread: fedsignd exits" \
+    wait_until 15 bash -c "! kill -0 $DPID"
+wait "$DPID"; rc=$?
+check "with exit status 0 (exit $rc)" test "$rc" = 0
+check "within 15 s" test $(( $(date +%s) - t0 )) -le 15
+_has "$TMP/daemon.log" log "stuck in a call into a module: stopping without it"
+rm -f "$FAULT"
+wait "$STUCK" 2>/dev/null
+
 # --- 5. a token that allows one session ---------------------------------
 conf "$TMP/s.yaml" "$(shimmed hsm2)"
 start "$TMP/s.yaml" FS_SHIM_SMARTCARD=1 FS_SHIM_SIGN_RATE=100 ||

@@ -20,7 +20,9 @@
  *   FS_SHIM_FAULT=FILE     while FILE exists, C_Sign answers the CKR_ code
  *                          named on its first line (CKR_DEVICE_ERROR,
  *                          CKR_SESSION_HANDLE_INVALID, ...; a name not
- *                          known here gives CKR_GENERAL_ERROR)
+ *                          known here gives CKR_GENERAL_ERROR), or with
+ *                          HANG does not return while FILE says so (and
+ *                          then signs)
  *   FS_SHIM_COUNT=FILE     append one line per C_Login, C_Sign, C_Logout,
  *                          C_CloseSession and C_Finalize to FILE, the call's
  *                          name ("C_Sign\n"), for every call, before
@@ -248,17 +250,24 @@ fault(void)
 		{ "CKR_GENERAL_ERROR", CKR_GENERAL_ERROR },
 	};
 	const char *path = getenv("FS_SHIM_FAULT");
+	struct timespec tick = { 0, 50000000L };
 	char name[64];
 	ssize_t n;
 	int fd;
 
-	if (path == NULL || *path == '\0' ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (path == NULL || *path == '\0')
+		return CKR_OK;
+again:
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return CKR_OK;
 	n = read(fd, name, sizeof(name) - 1);
 	close(fd);
 	name[n > 0 ? n : 0] = '\0';
 	name[strcspn(name, " \t\r\n")] = '\0';
+	if (strcmp(name, "HANG") == 0) {
+		nanosleep(&tick, NULL);
+		goto again;
+	}
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (strcmp(name, codes[i].name) == 0)
 			return codes[i].rv;
