@@ -37,6 +37,8 @@
 #                   ESTIMATED from a first run of BENCH_SLOW_SAMPLE entities
 #   BENCH_SLOW_SAMPLE  entities of that sample first run (default 200, or
 #                   a tenth of BENCH_SLOW_ENTITIES when that is fewer)
+#   BENCH_TOKEN_RATE  F's token rate, signatures a second (default 1000; 0
+#                   leaves F out)
 #
 # The input: bench-publish.sh's (an upstream aggregate signed by `fedsign
 # sign --key-file` with an RSA-2048 key, --valid-for 5d, a file: source
@@ -64,6 +66,16 @@
 #   E    C's run, the naive way: on a copy of A's folders made after B
 #        (untimed) without state-dir/mdq, as if every entity were signed
 #        every run, as pyFF and the Shibboleth aggregator do
+#
+# then, in BENCH_RUNS paired runs of their own (after all of the above:
+# their files would slow the later A runs' file system):
+#
+#   Fraw p11-sign-rate, 2 threads, through the emulator at
+#        BENCH_TOKEN_RATE signatures a second (FS_SHIM_SIGN_RATE, one
+#        schedule for all sessions; SoftHSM2 still signs underneath)
+#   F    A through the emulator at that rate, in new folders: a token
+#        whose rate is its own, not the host's CPUs, as a network HSM's
+#        (for information: the issue's targets are A's)
 #
 # and once, after the paired runs (D): the SmartCard-HSM emulator
 # (FS_SHIM_SMARTCARD=1: one session, 2 signatures a second) as the URI's
@@ -107,6 +119,7 @@ NS=${BENCH_SLOW_ENTITIES:-2000}
 SLOW_RUNS=${BENCH_SLOW_RUNS:-3}
 SLOW_RATE=${BENCH_SLOW_RATE:-2}
 SLOW_FULL=${BENCH_SLOW_FULL:-0}
+TOKEN_RATE=${BENCH_TOKEN_RATE:-1000}
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 MDNS=urn:oasis:names:tc:SAML:2.0:metadata
 RA=https://safire.ac.za/
@@ -124,6 +137,7 @@ done
 SAMPLE=${BENCH_SLOW_SAMPLE:-$(( NS / 10 < 200 ? NS / 10 : 200 ))}
 [ "$SAMPLE" -ge 1 ] 2>/dev/null || SAMPLE=1
 case $SLOW_RATE in ''|*[!0-9.]*) die "BENCH_SLOW_RATE must be a number of signatures a second" ;; esac
+case $TOKEN_RATE in ''|*[!0-9.]*) die "BENCH_TOKEN_RATE must be a number of signatures a second" ;; esac
 [ $# -eq 0 ] || die "no arguments (the sizes are BENCH_ENTITIES and BENCH_SLOW_ENTITIES)"
 [ -x "$TIME" ] || die "$TIME not found (Debian package 'time')"
 for c in xmlsec1 xsltproc openssl python3 date; do
@@ -136,7 +150,8 @@ if ! { [ -x "$FEDSIGN" ] && "$FEDSIGN" publish --help >/dev/null 2>&1; }; then
 	die "'$FEDSIGN publish --help' does not work (ninja -C build, or set FEDSIGN)"
 fi
 [ -x "$RATE" ] || die "p11-sign-rate not found: $RATE (ninja -C build, or set BENCH_RATE)"
-[ "$SLOW" != 1 ] || [ -f "$SHIM" ] || die "the emulator is not built: $SHIM (ninja -C build, set BENCH_SHIM, or BENCH_SLOW=0)"
+{ [ "$SLOW" != 1 ] && [ "$TOKEN_RATE" = 0 ]; } || [ -f "$SHIM" ] ||
+	die "the emulator is not built: $SHIM (ninja -C build, set BENCH_SHIM, or BENCH_SLOW=0 BENCH_TOKEN_RATE=0)"
 
 if [ -n "${BENCH_DIR:-}" ]; then
 	W=$BENCH_DIR
@@ -547,7 +562,7 @@ published() {
 declare -A ST SM BAD
 KEYS="A0 rate A A.sources A.checks A.entities A.tree A.feeds A.feedsonly A.rest A.total A.n A.sigs A.sps A.workers
 B B.sigs B.fsigs C C.sources C.checks C.entities C.tree C.feeds C.feedsonly C.rest C.total C.sigs C.changed C.renewed C.repub C.n
-E E.entities E.tree E.total E.sigs"
+E E.entities E.tree E.total E.sigs Frate F F.entities F.sigs F.sps F.workers"
 for k in $KEYS; do ST[$k]=""; SM[$k]=""; done
 add() { ST[$1]+="$2 "; [ -z "${3:-}" ] || SM[$1]+="$3 "; }	# KEY VALUE [KB]
 bad() { [ -n "${BAD[$1]:-}" ] || BAD[$1]=$2; }			# KEY REASON
@@ -666,8 +681,36 @@ for i in $(seq "$RUNS"); do
 			bad E "fedsign publish failed"
 		fi
 	fi
+
 done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- F: A on a token with a rate of its own, in paired runs of its own
+# after A..E (its folders would slow A's, written later on the same disk)
+if [ "$TOKEN_RATE" != 0 ]; then
+	for i in $(seq "$RUNS"); do
+		note "F: paired run $i of $RUNS, the emulator at $TOKEN_RATE/s"
+		R=$OUTD/r$i
+		cp -f "$UP" "$LIVE" || die "cannot copy the upstream"
+		config "$R/F" "$R/F" "$URI_SHIM" "members, edugain" all "$MEMBERS"
+		if run_timed env FS_SHIM_MODULE="$SOFTHSM_MODULE" FS_SHIM_SIGN_RATE="$TOKEN_RATE" \
+		        "$RATE" "$SHIM" bench md-signing "$OUTD/pin" "$RATE_THREADS" "$RATE_SECONDS"; then
+			add Frate "$(awk '{for (i = 1; i < NF; i++) if ($i == "rate") print $(i + 1)}' "$OUTD/cmd.out")"
+		else
+			bad Frate "p11-sign-rate through the emulator failed"
+		fi
+		if publish "$R/F" "$(at 0)" FS_SHIM_MODULE="$SOFTHSM_MODULE" FS_SHIM_SIGN_RATE="$TOKEN_RATE"; then
+			add F "$R_T" "$R_M"
+			add F.entities "${REP[t.entities]}"
+			add F.sigs "${REP[m.signatures]}"
+			add F.sps "${REP[m.sps]}"
+			add F.workers "${REP[m.workers]}"
+			if [ "$i" = 1 ] && ! verify_release "$R/F"; then bad F "a feed or a document does not verify"; fi
+		else
+			bad F "fedsign publish failed"
+		fi
+	done
+fi
 
 # --- D: the slow token, once
 SHIMENV=(FS_SHIM_MODULE="$SOFTHSM_MODULE" FS_SHIM_SMARTCARD=1 FS_SHIM_COUNT="$OUTD/count")
@@ -769,6 +812,10 @@ LIMIT_A=-
 if isnum "${T[A.sigs]}" && isnum "${T[rate]}" && isnum "${T[A0]}"; then
 	LIMIT_A=$(awk -v n="${T[A.sigs]}" -v r="${T[rate]}" -v a="${T[A0]}" 'BEGIN { if (r > 0) printf "%.3f", 1.5 * n / r + a; else print "-" }')
 fi
+LIMIT_F=-
+if isnum "${T[F.sigs]}" && isnum "${T[Frate]}" && isnum "${T[A0]}"; then
+	LIMIT_F=$(awk -v n="${T[F.sigs]}" -v r="${T[Frate]}" -v a="${T[A0]}" 'BEGIN { if (r > 0) printf "%.3f", 1.5 * n / r + a; else print "-" }')
+fi
 BUDGET=-
 isnum "${T[C.n]}" && BUDGET=$(( (${T[C.n]} * 3600 + 4 * 86400 - 1) / (4 * 86400) ))
 
@@ -821,9 +868,16 @@ row E         E  "naive: C with state-dir/mdq deleted"       s     "${T[C]}"   C
 row E.entities E "  timings.entities"                        s     "${T[C.entities]}" C
 row E.tree    E  "  timings.tree"                            s     "${T[C.tree]}" C
 row E.sigs    E  "  mdq.signatures"                          sig   "${T[C.sigs]}" C
+if [ "$TOKEN_RATE" != 0 ]; then
+	row Frate  Fraw "p11-sign-rate, emulator at ${TOKEN_RATE}/s"  sig/s -    ""
+	row F      F  "A on the ${TOKEN_RATE}/s token"               s     "$LIMIT_F"  limit
+	row F.entities F "  timings.entities (signing the entities)" s     "${T[F]}"   wall
+	row F.sps  F  "  mdq.signaturesPerSecond"                   sig/s "${T[Frate]}" Fraw
+	row F.workers F "  mdq.workers"                             ""    -           ""
+fi
 echo "(limit: 1.5 x mdq.signatures / raw + A0 = $LIMIT_A s; total: the run's timings.total; raw: the p11-sign-rate row;"
 echo " N: the MDQ entities; budget: ceil(N x run-interval / resign-window), the most renewals a run signs unless they are due)"
-for k in A0 rate A B C E; do
+for k in A0 rate A B C E Frate F; do
 	[ -z "${BAD[$k]:-}" ] || note "$k: ${BAD[$k]}"
 done
 # What C's time goes to: the largest of its parts
@@ -888,6 +942,10 @@ if [ "$SLOW" = 1 ]; then
 	target "D  slowest run after the first, seconds" "${D_MAX:--}" "<=" "$LIMIT_D"
 	assertion "D  C_Sign = report, every signature published, verify" "$([ -z "$D_BAD" ] && echo 1 || echo 0)" "$D_BAD"
 	info "D  first run of $NS entities, seconds$([ "$SLOW_FULL" = 1 ] || echo " (ESTIMATE)")" "${D_FIRST:--}"
+fi
+if [ "$TOKEN_RATE" != 0 ]; then
+	info "F  ${TOKEN_RATE}/s token: time / (1.5 x N / its raw + A0)" "$(ratio "${T[F]}" "$LIMIT_F")"
+	info "F  ${TOKEN_RATE}/s token: signaturesPerSecond / its raw" "$(ratio "${T[F.sps]}" "${T[Frate]}")"
 fi
 info "E  naive time / C" "$(ratio "${T[E]}" "${T[C]}")"
 info "E  naive signatures / C" "$(ratio "${T[E.sigs]}" "${T[C.sigs]}")"
