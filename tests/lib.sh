@@ -52,6 +52,60 @@ _has() {
 err_has() { _has "$TMP/err" message "$1"; }
 out_has() { _has "$TMP/out" output "$1"; }
 
+# is DESC GOT WANT: one assertion, GOT equals WANT.
+is() {
+	if [ "$2" = "$3" ]; then ok "$1"; else nok "$1 (got '$2', expected '$3')"; fi
+}
+
+epoch() { date -u -d "$1" +%s 2>/dev/null; }        # TIME: seconds since 1970
+
+# tree_of DIR: every name under DIR with its type, mode and link target, and
+# the SHA-256 of every file.  Equal output: byte-identical trees.
+tree_of() {
+	[ -d "$1" ] || { echo "(no $1)"; return; }
+	(cd "$1" && find . -printf '%P %y %m %l\n' | sort && find . -type f -exec sha256sum {} + | sort -k2)
+}
+snap() { tree_of "$2" >"$TMP/snap.$1"; }             # NAME DIR
+# same_tree DESC NAME DIR [FILTER]: DIR is byte-identical to snapshot NAME
+# (both without the lines matching the grep -E pattern FILTER).
+same_tree() {
+	local f=${4:-}
+	without() { if [ -n "$f" ]; then grep -Ev -- "$f"; else cat; fi; }
+	if cmp -s <(tree_of "$3" | without) <(without <"$TMP/snap.$2"); then
+		ok "$1"
+	else
+		nok "$1"
+		diff <(without <"$TMP/snap.$2") <(tree_of "$3" | without) | head -10 | sed 's/^/# /'
+	fi
+}
+
+# calls NAME: the PKCS#11 calls NAME the shim counted in $FS_SHIM_COUNT.
+calls() { grep -cx "$1" "$FS_SHIM_COUNT"; }
+
+# consumers DESC [harness options] FILE CERT: the interop harness
+# (tests/interop/consumers.sh: xmlsec1, samlsign, and mdquery through the
+# Signature and RequireValidUntil filters), each of its lines one
+# assertion here.
+consumers() {
+	local desc=$1 line rc; shift
+	"$SRCDIR/tests/interop/consumers.sh" "$@" >"$TMP/cons.out" 2>"$TMP/cons.err"
+	rc=$?
+	if ! grep -qE '^(not )?ok - ' "$TMP/cons.out"; then
+		nok "$desc: consumers.sh ran no check (exit $rc)"
+		sed 's/^/# /' "$TMP/cons.err" | head -20
+		return
+	fi
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) ok "$desc: ${line#ok - }" ;;
+		"not ok - "*) nok "$desc: ${line#not ok - }" ;;
+		"#"*) echo "$line" ;;
+		esac
+	done <"$TMP/cons.out"
+	[ -s "$TMP/cons.err" ] && sed 's/^/# /' "$TMP/cons.err" | head -10
+	return 0
+}
+
 done_testing() {
 	echo "1..$_n"
 	[ "$_failed" -eq 0 ]

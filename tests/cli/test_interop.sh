@@ -12,27 +12,6 @@ GEN=$SRCDIR/tests/tools/gen-aggregate.py
 MDNS=urn:oasis:names:tc:SAML:2.0:metadata
 export TMPDIR=$TMP   # the harness's own temporary folders go with ours
 
-# consumers DESC [harness options] FILE CERT: run the harness and turn each
-# of its lines into one assertion of this test.
-consumers() {
-	local desc=$1 line rc; shift
-	"$IOP/consumers.sh" "$@" >"$TMP/cons.out" 2>"$TMP/cons.err"
-	rc=$?
-	if ! grep -qE '^(not )?ok - ' "$TMP/cons.out"; then
-		nok "$desc: consumers.sh ran no check (exit $rc)"
-		sed 's/^/# /' "$TMP/cons.err" | head -20
-		return
-	fi
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) ok "$desc: ${line#ok - }" ;;
-		"not ok - "*) nok "$desc: ${line#not ok - }" ;;
-		"#"*) echo "$line" ;;
-		esac
-	done <"$TMP/cons.out"
-	[ -s "$TMP/cons.err" ] && sed 's/^/# /' "$TMP/cons.err" | head -10
-}
-
 # tampered DESC FILE CERT: a copy of FILE with one attribute value changed
 # must be rejected by every consumer.
 tampered() {

@@ -453,17 +453,11 @@ fs() {
 	expect "$want" "$desc" "$FEDSIGN" "$@"
 }
 
-# is DESC GOT WANT: one assertion, GOT equals WANT.
-is() {
-	if [ "$2" = "$3" ]; then ok "$1"; else nok "$1 (got '$2', expected '$3')"; fi
-}
-
 # jr FILE EXPR [ARG...]: a Python expression on the JSON document r in FILE.
 jr() { python3 "$MQ" get "$@" 2>/dev/null; }
 ids_of() { python3 "$MQ" ids "$@"; }                    # DIR...: entityIDs, sorted
 id_of() { python3 "$MQ" id "$1"; }                      # FILE: the entityID of its root
 sha1name() { printf '{sha1}%s' "$(printf '%s' "$1" | sha1sum | cut -c1-40)"; }
-epoch() { date -u -d "$1" +%s 2>/dev/null; }
 iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 # tap DESC CMD...: CMD prints "ok - ..."/"not ok - ..." lines, each one
@@ -484,30 +478,9 @@ tap() {
 	fi
 }
 
-# tree_of DIR: every name under DIR with its type, mode and link target, and
-# the SHA-256 of every file.  Equal output: byte-identical trees.
-tree_of() {
-	[ -d "$1" ] || { echo "(no $1)"; return; }
-	(cd "$1" && find . -printf '%P %y %m %l\n' | sort && find . -type f -exec sha256sum {} + | sort -k2)
-}
-snap() { tree_of "$2" >"$TMP/snap.$1"; }             # NAME DIR
-# same_tree DESC NAME DIR [FILTER]: DIR is byte-identical to snapshot NAME
-# (both without the lines matching the grep -E pattern FILTER).
-same_tree() {
-	local f=${4:-}
-	without() { if [ -n "$f" ]; then grep -Ev -- "$f"; else cat; fi; }
-	if cmp -s <(tree_of "$3" | without) <(without <"$TMP/snap.$2"); then
-		ok "$1"
-	else
-		nok "$1"
-		diff <(without <"$TMP/snap.$2") <(tree_of "$3" | without) | head -10 | sed 's/^/# /'
-	fi
-}
-
-# The shim writes one line per C_Login and C_Sign.
+# The shim writes one line per PKCS#11 call it counts (calls NAME).
 export FS_SHIM_MODULE=$SOFTHSM_MODULE FS_SHIM_COUNT=$TMP/p11.calls
 : >"$FS_SHIM_COUNT"
-calls() { grep -cx "$1" "$FS_SHIM_COUNT"; }        # C_Login / C_Sign so far
 # wait_signs N SECONDS: until N C_Sign calls were made (or SECONDS passed).
 wait_signs() {
 	local i
@@ -516,27 +489,6 @@ wait_signs() {
 		sleep 0.02
 	done
 	return 1
-}
-
-# consumers DESC FILE CERT: the interop harness, each of its lines one
-# assertion (xmlsec1, samlsign, and mdquery through the Signature and
-# RequireValidUntil filters).
-consumers() {
-	local desc=$1 line rc; shift
-	"$IOP/consumers.sh" "$@" >"$TMP/cons.out" 2>"$TMP/cons.err"
-	rc=$?
-	if ! grep -qE '^(not )?ok - ' "$TMP/cons.out"; then
-		nok "$desc: consumers.sh ran no check (exit $rc)"
-		sed 's/^/# /' "$TMP/cons.err" | head -20
-		return
-	fi
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) ok "$desc: ${line#ok - }" ;;
-		"not ok - "*) nok "$desc: ${line#not ok - }" ;;
-		"#"*) echo "$line" ;;
-		esac
-	done <"$TMP/cons.out"
 }
 
 # docs REL: the entity documents of release REL, one path a line.

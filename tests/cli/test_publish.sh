@@ -348,11 +348,6 @@ fs() {
 	{ echo "== fedsign $*"; cat "$TMP/out" "$TMP/err"; } >>"$TRANSCRIPT"
 }
 
-# is DESC GOT WANT: one assertion, GOT equals WANT.
-is() {
-	if [ "$2" = "$3" ]; then ok "$1"; else nok "$1 (got '$2', expected '$3')"; fi
-}
-
 # jr FILE EXPR [ARG...]: a Python expression on the JSON document r in FILE
 # (a report), ARGs in a (see md.py get); "" when it cannot be had.
 jr() { python3 "$MD" get "$@" 2>/dev/null; }
@@ -372,51 +367,11 @@ has_finding() {
 
 xp() { xmllint --xpath "$2" "$1" 2>/dev/null; }
 root_attr() { xp "$1" "string(/*/@$2)"; }          # FILE NAME: the document element's attribute
-epoch() { date -u -d "$1" +%s 2>/dev/null; }
 ids_of() { python3 "$MD" ids "$1" 2>/dev/null; }   # FILE: its entityIDs
 
-# tree_of DIR: every name under DIR with its type, mode and link target, and
-# the SHA-256 of every file.  Equal output: byte-identical trees.
-tree_of() {
-	[ -d "$1" ] || { echo "(no $1)"; return; }
-	(cd "$1" && find . -printf '%P %y %m %l\n' | sort && find . -type f -exec sha256sum {} + | sort -k2)
-}
-snap() { tree_of "$2" >"$TMP/snap.$1"; }             # NAME DIR
-# same_tree DESC NAME DIR: DIR is byte-identical to snapshot NAME.
-same_tree() {
-	if tree_of "$3" | cmp -s - "$TMP/snap.$2"; then
-		ok "$1"
-	else
-		nok "$1"
-		tree_of "$3" | diff "$TMP/snap.$2" - | head -10 | sed 's/^/# /'
-	fi
-}
-
-# The shim writes one line per C_Login and C_Sign.
+# The shim writes one line per PKCS#11 call it counts (calls NAME).
 export FS_SHIM_MODULE=$SOFTHSM_MODULE FS_SHIM_COUNT=$TMP/p11.calls
 : >"$FS_SHIM_COUNT"
-calls() { grep -cx "$1" "$FS_SHIM_COUNT"; }        # C_Login / C_Sign so far
-
-# consumers DESC [harness options] FILE CERT: the interop harness, each of
-# its lines one assertion (as in test_interop.sh).
-consumers() {
-	local desc=$1 line rc; shift
-	"$IOP/consumers.sh" "$@" >"$TMP/cons.out" 2>"$TMP/cons.err"
-	rc=$?
-	if ! grep -qE '^(not )?ok - ' "$TMP/cons.out"; then
-		nok "$desc: consumers.sh ran no check (exit $rc)"
-		sed 's/^/# /' "$TMP/cons.err" | head -20
-		return
-	fi
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) ok "$desc: ${line#ok - }" ;;
-		"not ok - "*) nok "$desc: ${line#not ok - }" ;;
-		"#"*) echo "$line" ;;
-		esac
-	done <"$TMP/cons.out"
-	[ -s "$TMP/cons.err" ] && sed 's/^/# /' "$TMP/cons.err" | head -10
-}
 
 # What each feed of the main configuration holds: a Python expression on
 # each entity e of the facts (chosen.xml: the entityIDs in a).

@@ -54,10 +54,6 @@ hdr() {
 	grep -i "^$1:" "$TMP/head" | head -1 | sed 's/^[^:]*: *//; s/\r$//'
 }
 
-is() {
-	if [ "$2" = "$3" ]; then ok "$1"; else nok "$1 (got '$2', expected '$3')"; fi
-}
-
 enc_sp() {
 	python3 -c '
 import sys
