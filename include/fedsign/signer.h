@@ -108,6 +108,17 @@ int fs_ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der,
 int fs_ecdsa_der_to_raw(const uint8_t *der, size_t len, size_t n,
     uint8_t **raw, size_t *rawlen, fs_err *err);
 
+/*
+ * Whether sig is pub's signature of the digest d made with md, as a token
+ * returns it: RSA PKCS#1 v1.5 over the DigestInfo, or ECDSA r||s of
+ * (bits + 7) / 8 bytes each.  FS_OK, FS_ENOTVALID when it is not (a
+ * message in err), or the cause when it cannot be checked.  OpenSSL's
+ * error queue is left empty.
+ */
+int fs_digest_verify(EVP_PKEY *pub, enum fs_keytype type, unsigned bits,
+    const EVP_MD *md, const uint8_t *d, size_t dlen, const uint8_t *sig,
+    size_t siglen, fs_err *err);
+
 /* The certificate object of key k on its token: FS_OK and *cert, or
  * FS_ETOKEN saying why not (none: err->rv 0 and the message says so). */
 int fs_x509_from_token(fs_key *k, X509 **cert, int *none, fs_err *err);

@@ -37,7 +37,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/rsa.h>
 #include <p11-kit/p11-kit.h>
 #include <p11-kit/uri.h>
 
@@ -313,28 +312,8 @@ static int
 verify(const struct fsd_key *key, const EVP_MD *md, const uint8_t *d,
     size_t dlen, const uint8_t *sig, size_t siglen)
 {
-	EVP_PKEY_CTX *ctx;
-	uint8_t *der = NULL;
-	size_t derlen = siglen;
-	int ok = 0;
-
-	if (key->type == FS_KEY_EC) {
-		if (siglen != 2 * ((key->bits + 7) / 8) ||
-		    fs_ecdsa_raw_to_der(sig, siglen, &der, &derlen, NULL) !=
-		    FS_OK)
-			return 0;
-	}
-	if ((ctx = EVP_PKEY_CTX_new(key->pub, NULL)) != NULL &&
-	    EVP_PKEY_verify_init(ctx) > 0 &&
-	    (key->type != FS_KEY_RSA || EVP_PKEY_CTX_set_rsa_padding(ctx,
-	    RSA_PKCS1_PADDING) > 0) &&
-	    EVP_PKEY_CTX_set_signature_md(ctx, md) > 0)
-		ok = EVP_PKEY_verify(ctx, der != NULL ? der : sig, derlen, d,
-		    dlen) == 1;
-	EVP_PKEY_CTX_free(ctx);
-	free(der);
-	ERR_clear_error();
-	return ok;
+	return fs_digest_verify(key->pub, key->type, key->bits, md, d, dlen,
+	    sig, siglen, NULL) == FS_OK;
 }
 
 /* A test signature of a random digest, verified. */

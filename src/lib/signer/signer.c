@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/ec.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 /* DER DigestInfo prefixes (RFC 8017, 9.2 note 1). */
 static const uint8_t di_sha256[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
@@ -241,6 +243,40 @@ fs_ecdsa_raw_to_der(const uint8_t *raw, size_t len, uint8_t **der,
 	memcpy(*der, out, (size_t)n);
 	OPENSSL_free(out);
 	*derlen = (size_t)n;
+	return FS_OK;
+}
+
+int
+fs_digest_verify(EVP_PKEY *pub, enum fs_keytype type, unsigned bits,
+    const EVP_MD *md, const uint8_t *d, size_t dlen, const uint8_t *sig,
+    size_t siglen, fs_err *err)
+{
+	EVP_PKEY_CTX *ctx;
+	uint8_t *der = NULL;
+	size_t derlen = siglen;
+	int rc, ok = 0;
+
+	if (type == FS_KEY_EC) {
+		if (siglen != 2 * ((bits + 7) / 8))
+			return fs_err_set(err, FS_ENOTVALID, "an ECDSA signature "
+			    "of %zu bytes for a %u-bit key", siglen, bits);
+		if ((rc = fs_ecdsa_raw_to_der(sig, siglen, &der, &derlen,
+		    err)) != FS_OK)
+			return rc;
+	}
+	if ((ctx = EVP_PKEY_CTX_new(pub, NULL)) != NULL &&
+	    EVP_PKEY_verify_init(ctx) > 0 &&
+	    (type != FS_KEY_RSA || EVP_PKEY_CTX_set_rsa_padding(ctx,
+	    RSA_PKCS1_PADDING) > 0) &&
+	    EVP_PKEY_CTX_set_signature_md(ctx, md) > 0)
+		ok = EVP_PKEY_verify(ctx, der != NULL ? der : sig, derlen, d,
+		    dlen) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	free(der);
+	ERR_clear_error();
+	if (!ok)
+		return fs_err_set(err, FS_ENOTVALID, "the signature does not "
+		    "verify with the public key");
 	return FS_OK;
 }
 

@@ -30,7 +30,6 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/rsa.h>
 
 #include "fedsign/util.h"
 
@@ -484,35 +483,19 @@ static int
 verify(fs_signer *s, const EVP_MD *md, const uint8_t *d, size_t dlen,
     const uint8_t *sig, size_t siglen, fs_err *err)
 {
-	EVP_PKEY_CTX *ctx = NULL;
-	uint8_t *der = NULL;
-	size_t derlen = siglen;
-	int ok = 0;
+	int rc;
 
-	if (s->type == FS_KEY_EC) {
-		if (siglen != 2 * ((s->bits + 7) / 8))
-			return fs_err_set(err, FS_ETOKEN, "fedsignd returned an "
-			    "ECDSA signature of %zu bytes for a %u-bit key",
-			    siglen, s->bits);
-		if (fs_ecdsa_raw_to_der(sig, siglen, &der, &derlen, err) !=
-		    FS_OK)
-			return FS_ETOKEN;
-	}
-	if ((ctx = EVP_PKEY_CTX_new(s->pub, NULL)) != NULL &&
-	    EVP_PKEY_verify_init(ctx) > 0 &&
-	    (s->type != FS_KEY_RSA || EVP_PKEY_CTX_set_rsa_padding(ctx,
-	    RSA_PKCS1_PADDING) > 0) &&
-	    EVP_PKEY_CTX_set_signature_md(ctx, md) > 0)
-		ok = EVP_PKEY_verify(ctx, der != NULL ? der : sig, derlen, d,
-		    dlen) == 1;
-	EVP_PKEY_CTX_free(ctx);
-	free(der);
-	ERR_clear_error();
-	if (!ok)
+	if (s->type == FS_KEY_EC && siglen != 2 * ((s->bits + 7) / 8))
+		return fs_err_set(err, FS_ETOKEN, "fedsignd returned an "
+		    "ECDSA signature of %zu bytes for a %u-bit key",
+		    siglen, s->bits);
+	rc = fs_digest_verify(s->pub, s->type, s->bits, md, d, dlen, sig,
+	    siglen, err);
+	if (rc == FS_ENOTVALID)
 		return fs_err_set(err, FS_ETOKEN, "the signature fedsignd at "
 		    "'%s' returned does not verify with the key's public key: "
 		    "nothing was signed", ((struct remote *)s->impl)->shown);
-	return FS_OK;
+	return rc == FS_OK ? FS_OK : FS_ETOKEN;
 }
 
 static int
