@@ -54,4 +54,11 @@ const char *fs_escape(const char *s, char *buf, size_t len);
 /* Lowercase hex of n bytes into out (2n + 1 bytes, truncated to outlen). */
 void fs_hex(const uint8_t *b, size_t n, char *out, size_t outlen);
 
+/* The value of hex digit c (either case), or -1. */
+int fs_hexval(int c);
+
+/* n bytes from the 2n hex digits (either case) at s: 0, or -1 when one
+ * is not a hex digit. */
+int fs_unhex(const char *s, size_t n, uint8_t *out);
+
 #endif

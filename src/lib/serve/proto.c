@@ -11,19 +11,8 @@
 
 #include <openssl/sha.h>
 
+#include "fedsign/util.h"
 #include "serve_int.h"
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* The length of the UTF-8 sequence at s (n bytes left), 0 if invalid. */
 static size_t
@@ -70,8 +59,8 @@ fs_mdq_decode(const char *s, size_t n, char *out, size_t *outn)
 		if (u[i] == '%') {
 			if (i + 2 >= n)
 				return "a '%' not followed by two hex digits";
-			if ((hi = hexval(u[i + 1])) < 0 ||
-			    (lo = hexval(u[i + 2])) < 0)
+			if ((hi = fs_hexval(u[i + 1])) < 0 ||
+			    (lo = fs_hexval(u[i + 2])) < 0)
 				return "a '%' not followed by two hex digits";
 			if (hi == 0 && lo == 0)
 				return "an encoded NUL (%00)";
@@ -104,7 +93,6 @@ fs_mdq_parse_path(const char *path, struct fs_mdq_req *r)
 	static const char ent[] = "/entities";
 	const char *rest, *why, *h;
 	size_t n;
-	int a, b;
 
 	memset(r, 0, offsetof(struct fs_mdq_req, id));
 	r->id[0] = '\0';
@@ -165,15 +153,10 @@ fs_mdq_parse_path(const char *path, struct fs_mdq_req *r)
 			r->why = "{sha1} must be followed by 40 hex digits";
 			return;
 		}
-		for (int i = 0; i < 20; i++) {
-			if ((a = hexval((unsigned char)h[2 * i])) < 0 ||
-			    (b = hexval((unsigned char)h[2 * i + 1])) < 0) {
-				r->kind = FS_MDQ_BAD;
-				r->why = "{sha1} must be followed by 40 hex "
-				    "digits";
-				return;
-			}
-			r->sha1[i] = (uint8_t)(a << 4 | b);
+		if (fs_unhex(h, 20, r->sha1) != 0) {
+			r->kind = FS_MDQ_BAD;
+			r->why = "{sha1} must be followed by 40 hex digits";
+			return;
 		}
 		r->kind = FS_MDQ_SHA1;
 		return;

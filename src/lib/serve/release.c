@@ -145,31 +145,11 @@ stat_file(int dirfd, const char *name, struct fs_rep_file *f, fs_err *err)
 }
 
 static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 parse_hex(const char *s, uint8_t *out, size_t n)
 {
-	int a, b;
-
 	if (s == NULL || strlen(s) != 2 * n)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if ((a = hexval((unsigned char)s[2 * i])) < 0 ||
-		    (b = hexval((unsigned char)s[2 * i + 1])) < 0)
-			return -1;
-		out[i] = (uint8_t)(a << 4 | b);
-	}
-	return 0;
+	return fs_unhex(s, n, out);
 }
 
 /* A JSON value as seconds: an integer, or a duration text ("PT6H"). */

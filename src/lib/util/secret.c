@@ -35,3 +35,29 @@ fs_hex(const uint8_t *b, size_t n, char *out, size_t outlen)
 	}
 	out[2 * i] = '\0';
 }
+
+int
+fs_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+fs_unhex(const char *s, size_t n, uint8_t *out)
+{
+	int a, b;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((a = fs_hexval((unsigned char)s[2 * i])) < 0 ||
+		    (b = fs_hexval((unsigned char)s[2 * i + 1])) < 0)
+			return -1;
+		out[i] = (uint8_t)(a << 4 | b);
+	}
+	return 0;
+}
