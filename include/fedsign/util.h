@@ -43,6 +43,11 @@ void fs_wipe(void *p, size_t len);
 /* Wipe the NUL-terminated string s and free it; NULL is a no-op. */
 void fs_secret_free(char *s);
 
+/* The first line of fd (to a CR or LF, at most size - 1 bytes of the
+ * file read) into buf, NUL-terminated: 0, or -1 and errno when a read
+ * fails.  Wiping buf is the caller's. */
+int fs_secret_read_line(int fd, char *buf, size_t size);
+
 /*
  * s into buf with control characters, C1 controls, bidirectional
  * overrides and marks, and bytes that are not UTF-8 written as \xNN or

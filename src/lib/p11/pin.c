@@ -23,8 +23,6 @@ pin_file(const char *path, const char *what, char **pin, fs_err *err)
 {
 	char buf[PIN_MAX + 2];
 	struct stat st;
-	ssize_t n;
-	size_t len = 0;
 	int fd, rc = FS_OK;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
@@ -58,19 +56,11 @@ pin_file(const char *path, const char *what, char **pin, fs_err *err)
 		    path, (unsigned)st.st_uid, (unsigned)geteuid());
 		goto out;
 	}
-	while (len < sizeof(buf) - 1 &&
-	    (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			rc = fs_err_set(err, FS_EIO, "cannot read PIN file "
-			    "'%s': %s", path, strerror(errno));
-			goto out;
-		}
-		len += (size_t)n;
+	if (fs_secret_read_line(fd, buf, sizeof(buf)) != 0) {
+		rc = fs_err_set(err, FS_EIO, "cannot read PIN file '%s': %s",
+		    path, strerror(errno));
+		goto out;
 	}
-	buf[len] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
 	if (strlen(buf) > PIN_MAX) {
 		rc = fs_err_set(err, FS_ETOKEN, "PIN file '%s': PIN longer "
 		    "than %d characters", path, PIN_MAX);

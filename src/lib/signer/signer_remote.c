@@ -222,8 +222,7 @@ read_secret(struct remote *r, fs_err *err)
 	const char *path = getenv("FEDSIGND_SECRET_FILE");
 	char buf[SECRET_MAX + 2], *hdr;
 	struct stat st;
-	size_t len = 0;
-	ssize_t n;
+	size_t len;
 	int fd, rc = FS_OK;
 
 	if (path == NULL || *path == '\0')
@@ -245,20 +244,11 @@ read_secret(struct remote *r, fs_err *err)
 		    (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
-	while (len < sizeof(buf) - 1 &&
-	    (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			rc = fs_err_set(err, FS_EIO, "cannot read "
-			    "FEDSIGND_SECRET_FILE '%s': %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		len += (size_t)n;
+	if (fs_secret_read_line(fd, buf, sizeof(buf)) != 0) {
+		rc = fs_err_set(err, FS_EIO, "cannot read FEDSIGND_SECRET_FILE "
+		    "'%s': %s", path, strerror(errno));
+		goto out;
 	}
-	buf[len] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
 	len = strlen(buf);
 	if (len == 0 || len > SECRET_MAX || strpbrk(buf, " \t") != NULL) {
 		rc = fs_err_set(err, FS_EUSAGE, "FEDSIGND_SECRET_FILE '%s': the "
