@@ -43,6 +43,7 @@ export LC_ALL=C
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+. "$HERE/lib.sh"
 B=${BUILD:-$REPO/build}
 FEDSIGN=$B/fedsign
 FEDSIGND=$B/src/daemon/fedsignd
@@ -104,17 +105,7 @@ echo "fedsign: $("$FEDSIGN" --version 2>/dev/null | head -1), SoftHSM2 $SOFTHSM_
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (numbers taken above 0.5 on a shared machine are not worth much)"
 
 # --- the token: an RSA-2048 key made on it, and its certificate -------------
-mkdir -p "$OUTD/hsm/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
-    "$OUTD/hsm/tokens" >"$OUTD/hsm/softhsm2.conf"
-export SOFTHSM2_CONF=$OUTD/hsm/softhsm2.conf
-(umask 077; printf 'bench-Pin-1234\n' >"$OUTD/pin"; printf '87654321\n' >"$OUTD/sopin")
-URI="pkcs11:token=bench;object=md-signing?module-path=$SOFTHSM_MODULE&pin-source=file:$OUTD/pin"
-if ! { "$FEDSIGN" token init --module "$SOFTHSM_MODULE" --label bench \
-        --so-pin-source "file:$OUTD/sopin" --pin-source "file:$OUTD/pin" &&
-    "$FEDSIGN" keygen --key "$URI" --type rsa:2048 &&
-    "$FEDSIGN" cert create --key "$URI" --subject 'CN=bench fedsignd signer' --out "$OUTD/signer.crt"; } \
-    >"$OUTD/p11.log" 2>&1; then
+if ! bench_token "$OUTD" bench-Pin-1234 'CN=bench fedsignd signer' "$OUTD/signer.crt"; then
 	sed 's/^/#   /' "$OUTD/p11.log" | tail -5 >&2
 	die "token setup failed"
 fi

@@ -103,6 +103,7 @@ export LC_ALL=C
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+. "$HERE/lib.sh"
 GEN=${BENCH_GEN:-$REPO/tests/tools/gen-aggregate.py}
 SPLIT=$REPO/tests/tools/split-entities.xsl
 FEDSIGN=${FEDSIGN:-$REPO/build/fedsign}
@@ -355,24 +356,12 @@ done
 rm -f "$OUTD/agg-changed.xml"
 
 # --- the signing key: a SoftHSM2 token of our own (never the system's)
-mkdir -p "$OUTD/hsm/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
-    "$OUTD/hsm/tokens" >"$OUTD/hsm/softhsm2.conf"
-export SOFTHSM2_CONF=$OUTD/hsm/softhsm2.conf
-(umask 077; printf '123456\n' >"$OUTD/pin"; printf '87654321\n' >"$OUTD/sopin")
-URI="pkcs11:token=bench;object=md-signing?module-path=$SOFTHSM_MODULE&pin-source=file:$OUTD/pin"
-URI_SHIM="pkcs11:token=bench;object=md-signing?module-path=$SHIM&pin-source=file:$OUTD/pin"
-if ! { "$FEDSIGN" token init --module "$SOFTHSM_MODULE" --label bench \
-        --so-pin-source "file:$OUTD/sopin" --pin-source "file:$OUTD/pin" &&
-    "$FEDSIGN" keygen --key "$URI" --type rsa:2048 &&
-    "$FEDSIGN" cert create --key "$URI" --subject 'CN=bench mdq signer' --out "$OUTD/signer.crt" &&
-    "$FEDSIGN" cert show --key "$URI" >"$OUTD/cert-show.txt"; } >"$OUTD/p11.log" 2>&1; then
+if ! bench_token "$OUTD" 123456 'CN=bench mdq signer' "$OUTD/signer.crt"; then
 	sed 's/^/#   /' "$OUTD/p11.log" | tail -5 >&2
 	die "token setup failed"
 fi
-TOKCERT=$OUTD/token-cert.pem
-sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' "$OUTD/cert-show.txt" >"$TOKCERT"
-[ -s "$TOKCERT" ] || die "no PEM certificate in the output of fedsign cert show"
+bench_token_cert "$OUTD" || die "no PEM certificate in the output of fedsign cert show"
+URI_SHIM="pkcs11:token=bench;object=md-signing?module-path=$SHIM&pin-source=file:$OUTD/pin"
 
 # --- times: T0 to the minute, and FEDSIGN_NOW values after it
 T0=$(( $(date -u +%s) / 60 * 60 ))
@@ -807,15 +796,17 @@ isnum() { [[ $1 =~ ^-?[0-9]+([.][0-9]+)?$ ]]; }
 ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (a ~ /^-?[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf f, a / b; else printf "-" }'; }
 mb() { awk -v k="$1" 'BEGIN { if (k ~ /^[0-9]+$/) printf "%.1f", k / 1024; else printf "%s", k }'; }
 size_of() { awk -v b="$(stat -c %s "$1" 2>/dev/null || echo 0)" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
-# The limit of A: 1.5 x N / raw rate + A0, from the medians
-LIMIT_A=-
-if isnum "${T[A.sigs]}" && isnum "${T[rate]}" && isnum "${T[A0]}"; then
-	LIMIT_A=$(awk -v n="${T[A.sigs]}" -v r="${T[rate]}" -v a="${T[A0]}" 'BEGIN { if (r > 0) printf "%.3f", 1.5 * n / r + a; else print "-" }')
-fi
-LIMIT_F=-
-if isnum "${T[F.sigs]}" && isnum "${T[Frate]}" && isnum "${T[A0]}"; then
-	LIMIT_F=$(awk -v n="${T[F.sigs]}" -v r="${T[Frate]}" -v a="${T[A0]}" 'BEGIN { if (r > 0) printf "%.3f", 1.5 * n / r + a; else print "-" }')
-fi
+# limit SIGNATURES RATE: 1.5 x SIGNATURES / RATE + A0, or - (a first run's
+# limit, from the medians)
+limit() {
+	if isnum "$1" && isnum "$2" && isnum "${T[A0]}"; then
+		awk -v n="$1" -v r="$2" -v a="${T[A0]}" 'BEGIN { if (r > 0) printf "%.3f", 1.5 * n / r + a; else print "-" }'
+	else
+		echo -
+	fi
+}
+LIMIT_A=$(limit "${T[A.sigs]}" "${T[rate]}")
+LIMIT_F=$(limit "${T[F.sigs]}" "${T[Frate]}")
 BUDGET=-
 isnum "${T[C.n]}" && BUDGET=$(( (${T[C.n]} * 3600 + 4 * 86400 - 1) / (4 * 86400) ))
 

@@ -56,6 +56,7 @@ export LC_ALL=C
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+. "$HERE/lib.sh"
 GEN=${BENCH_GEN:-$REPO/tests/tools/gen-aggregate.py}
 PREP=$REPO/tests/interop/prepare-template.py
 SPLIT=$REPO/tests/tools/split-entities.xsl
@@ -156,23 +157,11 @@ UP=$OUTD/upstream.xml
 # --- the signing key: a SoftHSM2 token of our own (never the system's), as
 # tests/lib.sh does; the certificate the configuration names, and the
 # token's certificate object as PEM for the verification
-mkdir -p "$OUTD/hsm/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
-    "$OUTD/hsm/tokens" >"$OUTD/hsm/softhsm2.conf"
-export SOFTHSM2_CONF=$OUTD/hsm/softhsm2.conf
-(umask 077; printf '123456\n' >"$OUTD/pin"; printf '87654321\n' >"$OUTD/sopin")
-URI="pkcs11:token=bench;object=md-signing?module-path=$SOFTHSM_MODULE&pin-source=file:$OUTD/pin"
-if ! { "$FEDSIGN" token init --module "$SOFTHSM_MODULE" --label bench \
-        --so-pin-source "file:$OUTD/sopin" --pin-source "file:$OUTD/pin" &&
-    "$FEDSIGN" keygen --key "$URI" --type rsa:2048 &&
-    "$FEDSIGN" cert create --key "$URI" --subject 'CN=bench publish signer' --out "$OUTD/signer.crt" &&
-    "$FEDSIGN" cert show --key "$URI" >"$OUTD/cert-show.txt"; } >"$OUTD/p11.log" 2>&1; then
+if ! bench_token "$OUTD" 123456 'CN=bench publish signer' "$OUTD/signer.crt"; then
 	sed 's/^/#   /' "$OUTD/p11.log" | tail -5 >&2
 	die "token setup failed"
 fi
-TOKCERT=$OUTD/token-cert.pem
-sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' "$OUTD/cert-show.txt" >"$TOKCERT"
-[ -s "$TOKCERT" ] || die "no PEM certificate in the output of fedsign cert show"
+bench_token_cert "$OUTD" || die "no PEM certificate in the output of fedsign cert show"
 cmp -s <(openssl x509 -in "$TOKCERT" -outform DER) <(openssl x509 -in "$OUTD/signer.crt" -outform DER) ||
 	note "the token's certificate (cert show) is not the one cert create wrote"
 

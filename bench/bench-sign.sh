@@ -42,6 +42,7 @@ set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+. "$HERE/lib.sh"
 GEN=${BENCH_GEN:-$REPO/tests/tools/gen-aggregate.py}
 PREP=$REPO/tests/interop/prepare-template.py
 MDTOOL=$REPO/tests/interop/mdtool.py
@@ -89,16 +90,7 @@ have_pem=0 have_p11=0
 if [ -x "$FEDSIGN" ] && "$FEDSIGN" sign --help >/dev/null 2>&1; then
 	have_pem=1
 	# A SoftHSM2 token of our own (never the system's), as tests/lib.sh does.
-	mkdir -p "$OUTD/hsm/tokens"
-	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
-	    "$OUTD/hsm/tokens" >"$OUTD/hsm/softhsm2.conf"
-	export SOFTHSM2_CONF=$OUTD/hsm/softhsm2.conf
-	(umask 077; printf '123456\n' >"$OUTD/pin"; printf '87654321\n' >"$OUTD/sopin")
-	URI="pkcs11:token=bench;object=md-signing?module-path=$SOFTHSM_MODULE&pin-source=file:$OUTD/pin"
-	if "$FEDSIGN" token init --module "$SOFTHSM_MODULE" --label bench \
-	        --so-pin-source "file:$OUTD/sopin" --pin-source "file:$OUTD/pin" >"$OUTD/p11.log" 2>&1 &&
-	   "$FEDSIGN" keygen --key "$URI" --type rsa:2048 >>"$OUTD/p11.log" 2>&1 &&
-	   "$FEDSIGN" cert create --key "$URI" --subject 'CN=bench token signer' --out "$OUTD/p11cert.pem" >>"$OUTD/p11.log" 2>&1; then
+	if bench_token "$OUTD" 123456 'CN=bench token signer' "$OUTD/p11cert.pem"; then
 		have_p11=1
 	else
 		note "fedsign-pkcs11 left out: token setup failed:"
