@@ -146,6 +146,24 @@ check_sig(const unsigned char *d, const char *b64)
 	return ok;
 }
 
+/* c's options for a request to target (the unix socket when -u). */
+static void
+easy_setup(CURL *c, const char *target, struct curl_slist *h, long timeout,
+    struct body *b, char *errbuf)
+{
+	curl_easy_setopt(c, CURLOPT_URL, target);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	if (sock != NULL)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+}
+
 static void *
 run_http(void *arg)
 {
@@ -167,17 +185,7 @@ run_http(void *arg)
 		    object);
 	else
 		snprintf(target, sizeof(target), "%s/%s/%s", url, token, object);
-	curl_easy_setopt(c, CURLOPT_URL, target);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	if (sock != NULL)
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	easy_setup(c, target, h, 120L, &b, errbuf);
 	while (more()) {
 		long status = 0;
 		double t0;
@@ -297,17 +305,7 @@ fetch_pub(void)
 	snprintf(target, sizeof(target), "%s/v1/keys/%s", url, key);
 	if (auth[0])
 		h = curl_slist_append(h, auth);
-	curl_easy_setopt(c, CURLOPT_URL, target);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	if (sock != NULL)
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	easy_setup(c, target, h, 30L, &b, errbuf);
 	if (curl_easy_perform(c) != CURLE_OK ||
 	    (j = json_loads(b.buf, 0, NULL)) == NULL ||
 	    (pem = json_string_value(json_object_get(j, "public_key"))) ==
