@@ -24,7 +24,6 @@ export LC_ALL=C
 export TMPDIR=$TMP      # the harness's and the generator's temporary files go with ours
 
 TOOLS=$SRCDIR/tests/tools
-IOP=$SRCDIR/tests/interop
 SHIM=${SHIM:-${BUILDDIR:-$(dirname "$FEDSIGN")}/tests/p11/libfs_p11shim.so}
 SHIM=$(realpath -m "$SHIM")              # a relative module path is looked up in p11-kit's folder
 FEDSIGN=$(realpath "$FEDSIGN")
