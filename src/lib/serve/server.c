@@ -331,27 +331,35 @@ send_text(struct MHD_Connection *c, struct req *q, unsigned code,
 	return queue(c, q, code, resp, strlen(body));
 }
 
-/* A 400 saying why: the reason is one of fs_mdq_parse_path's. */
+/* An answer of len bytes at body (malloc'd, freed here) not to be cached. */
 static enum MHD_Result
-send_bad(struct MHD_Connection *c, struct req *q, const char *why)
+send_owned(struct MHD_Connection *c, struct req *q, unsigned code,
+    char *body, size_t len, const char *type)
 {
 	struct MHD_Response *resp;
-	char *body;
-	size_t len;
 
-	if ((len = (size_t)asprintf(&body, "bad request: %s\n", why)) ==
-	    (size_t)-1)
-		return MHD_NO;
 	resp = MHD_create_response_from_buffer(len, body,
 	    MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, "Content-Type",
-	    "text/plain; charset=utf-8");
+	MHD_add_response_header(resp, "Content-Type", type);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	return queue(c, q, 400, resp, len);
+	return queue(c, q, code, resp, len);
+}
+
+/* A 400 saying why: the reason is one of fs_mdq_parse_path's. */
+static enum MHD_Result
+send_bad(struct MHD_Connection *c, struct req *q, const char *why)
+{
+	char *body;
+	size_t len;
+
+	if ((len = (size_t)asprintf(&body, "bad request: %s\n", why)) ==
+	    (size_t)-1)
+		return MHD_NO;
+	return send_owned(c, q, 400, body, len, "text/plain; charset=utf-8");
 }
 
 static void
@@ -572,26 +580,14 @@ answer_entities(struct fs_serve *s, struct MHD_Connection *c, struct req *q,
 static enum MHD_Result
 send_json(struct MHD_Connection *c, struct req *q, unsigned code, json_t *o)
 {
-	struct MHD_Response *resp;
 	char *body;
-	size_t len;
 
 	body = o != NULL ? json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER)
 	    : NULL;
 	json_decref(o);
 	if (body == NULL)
 		return MHD_NO;
-	len = strlen(body);
-	/* One line more, for terminals. */
-	resp = MHD_create_response_from_buffer(len, body,
-	    MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	return queue(c, q, code, resp, len);
+	return send_owned(c, q, code, body, strlen(body), "application/json");
 }
 
 static enum MHD_Result
@@ -623,7 +619,6 @@ answer_status(struct fs_serve *s, struct MHD_Connection *c, struct req *q)
 static enum MHD_Result
 answer_metrics(struct fs_serve *s, struct MHD_Connection *c, struct req *q)
 {
-	struct MHD_Response *resp;
 	struct fs_release *r = take_release(s);
 	const union MHD_DaemonInfo *di;
 	unsigned long conns = 0;
@@ -710,16 +705,8 @@ answer_metrics(struct fs_serve *s, struct MHD_Connection *c, struct req *q)
 		free(body);
 		return MHD_NO;
 	}
-	resp = MHD_create_response_from_buffer(len, body,
-	    MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type",
+	return send_owned(c, q, 200, body, len,
 	    "text/plain; version=0.0.4; charset=utf-8");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	return queue(c, q, 200, resp, len);
 }
 
 /* The access log's first half: who asked what. */
