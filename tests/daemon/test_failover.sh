@@ -102,7 +102,9 @@ for code in CKR_DEVICE_ERROR CKR_SESSION_HANDLE_INVALID; do
 	"$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 4 -t 5 -V >"$TMP/load.out" 2>&1 &
 	LOAD=$!
 	sleep 1
-	printf '%s\n' "$code" >"$FAULT"
+	# Whole or not at all: a C_Sign reading it half-written would fail
+	# with another code.
+	printf '%s\n' "$code" >"$FAULT.new" && mv "$FAULT.new" "$FAULT"
 	check "$code: hsm2 is marked down" wait_until 10 is_state hsm2 down
 	check "$code: /status names the code" bash -c "python3 -c \"import json; d=json.load(open('$TMP/body')); t=[t for t in d['keys']['md-signing']['tokens'] if t['label']=='hsm2'][0]; assert '$code' in t['reason'], t\""
 	check "$code: /metrics counts it" test "$(metric "fedsignd_token_errors_total{key=\"md-signing\",token=\"hsm2\",code=\"$code\"}")" -ge 1
@@ -213,7 +215,7 @@ start "$TMP/one.yaml" FS_SHIM_FAULT="$FAULT" || nok "fedsignd starts on hsm2 alo
 expect 0 "one copy: 50 requests from 2 threads, every signature verified" \
     "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 2 -n 50 -V
 out_has "ok 50 busy 0 unavailable 0 failed 0"
-echo HANG >"$FAULT"
+echo HANG >"$FAULT.new" && mv "$FAULT.new" "$FAULT"
 "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 1 -n 1 >"$TMP/stuck.out" 2>&1 &
 STUCK=$!
 check "one copy hanging: marked down by the watchdog" wait_until 10 is_state hsm2 down
@@ -231,7 +233,7 @@ _has "$TMP/stuck.out" "the stuck request, once the call returned" "ok 0 busy 0 u
 check "hsm2 comes back up" wait_until 15 is_state hsm2 up
 expect 0 "and signs again" "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 2 -n 20 -V
 out_has "ok 20 busy 0 unavailable 0 failed 0"
-echo HANG >"$FAULT"
+echo HANG >"$FAULT.new" && mv "$FAULT.new" "$FAULT"
 "$FEDSIGND_LOAD" -u "$SOCK" -k md-signing -c 1 -n 1 >"$TMP/stuck.out" 2>&1 &
 STUCK=$!
 check "hanging again: marked down" wait_until 10 is_state hsm2 down

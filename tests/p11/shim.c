@@ -852,8 +852,17 @@ shim_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG inlen,
 	maybe_hang("C_Sign");
 	if (flag("FS_SHIM_SIGN_FAIL"))
 		return CKR_DEVICE_REMOVED;
-	if ((rv = fault()) != CKR_OK)
+	if ((rv = fault()) != CKR_OK) {
+		/*
+		 * A token's error ends the operation (PKCS#11 5.13): end the
+		 * real one too, so that SoftHSM2 does not keep it active.
+		 */
+		CK_BYTE junk[1024];
+		CK_ULONG n = sizeof(junk);
+
+		(void)real.C_Sign(s, in, inlen, junk, &n);
 		return rv;
+	}
 	/* The token is looked at before and after the wait for its turn. */
 	if ((rv = enter(s, &g)) != CKR_OK)
 		return rv;
