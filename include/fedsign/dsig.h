@@ -40,6 +40,26 @@ struct fs_sign_opts {
 int fs_dsig_sign(xmlDocPtr doc, fs_signer *signer,
     const struct fs_sign_opts *opts, fs_err *err);
 
+/*
+ * Many small documents signed with one key (MDQ): what their signatures
+ * share is made once, in a template, and each document is signed into
+ * bytes.  fs_dsig_sign_mem changes doc as fs_dsig_sign does and gives
+ * the signed document as fs_md_save_mem would serialise it after
+ * fs_dsig_sign, byte for byte; but the Signature is written as text, not
+ * built in the tree and canonicalised (doc is left unsigned), and the
+ * token's SignatureValue is checked with the public key before the bytes
+ * are made.  A document with an ID that needs escaping, or a root without
+ * children, is signed by fs_dsig_sign and checked by fs_dsig_verify.
+ * The template may be shared by threads; it must not outlive signer.
+ */
+struct fs_dsig_tmpl;
+
+int fs_dsig_tmpl_new(fs_signer *signer, const struct fs_sign_opts *opts,
+    struct fs_dsig_tmpl **out, fs_err *err);
+void fs_dsig_tmpl_free(struct fs_dsig_tmpl *t);
+int fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
+    fs_signer *signer, char **buf, size_t *len, fs_err *err);
+
 /* What verify refuses by default: a validUntil further ahead than this. */
 #define FS_DEFAULT_MAX_VALIDITY ((int64_t)28 * 86400)
 

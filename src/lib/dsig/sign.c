@@ -278,3 +278,275 @@ out:
 	xmlFree(id);
 	return rc;
 }
+
+/* --- many small documents, signed into bytes ----------------------------- */
+
+/*
+ * What every signature of a run shares, made once: the algorithms, the
+ * key and the KeyInfo.
+ */
+struct fs_dsig_tmpl {
+	struct algs a;
+	struct fs_sign_opts o;
+	EVP_PKEY *pub;			/* the signer's */
+	enum fs_keytype type;
+	unsigned bits;
+	char *keyinfo;			/* "\n<ds:KeyInfo>...</ds:KeyInfo>" */
+};
+
+int
+fs_dsig_tmpl_new(fs_signer *signer, const struct fs_sign_opts *o,
+    struct fs_dsig_tmpl **out, fs_err *err)
+{
+	struct fs_dsig_tmpl *t;
+	unsigned char *der = NULL;
+	char *cb64 = NULL;
+	X509 *cert;
+	size_t len;
+	int n, rc;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return fs_err_nomem(err, "signing");
+	t->o = *o;
+	t->pub = fs_signer_pubkey(signer);
+	t->type = fs_signer_type(signer);
+	t->bits = fs_signer_bits(signer);
+	if ((rc = pick_algs(signer, o, &t->a, err)) != FS_OK)
+		goto fail;
+	if (t->pub == NULL) {
+		rc = fs_err_set(err, FS_ETOKEN, "the signing key has no "
+		    "public key to check its signatures with");
+		goto fail;
+	}
+	/* Without the certificate, fs_dsig_sign says why (sign_dom). */
+	if (!o->no_keyinfo && (cert = fs_signer_cert(signer)) != NULL) {
+		if ((n = i2d_X509(cert, &der)) <= 0 ||
+		    (cb64 = fs_b64_encode(der, (size_t)n, 1)) == NULL)
+			goto oom;
+		len = strlen(cb64) + 128;
+		if ((t->keyinfo = malloc(len)) == NULL)
+			goto oom;
+		snprintf(t->keyinfo, len, "\n<ds:KeyInfo>\n<ds:X509Data>\n"
+		    "<ds:X509Certificate>%s</ds:X509Certificate>\n"
+		    "</ds:X509Data>\n</ds:KeyInfo>", cb64);
+	}
+	OPENSSL_free(der);
+	free(cb64);
+	*out = t;
+	return FS_OK;
+oom:
+	rc = fs_err_nomem(err, "signing");
+fail:
+	OPENSSL_free(der);
+	free(cb64);
+	fs_dsig_tmpl_free(t);
+	return rc;
+}
+
+void
+fs_dsig_tmpl_free(struct fs_dsig_tmpl *t)
+{
+	if (t == NULL)
+		return;
+	free(t->keyinfo);
+	free(t);
+}
+
+/*
+ * An ID that reads the same in the document, in its canonical form and
+ * in the URI: an NCName of ASCII letters, digits, '_', '-' and '.'.
+ */
+static int
+safe_id(const xmlChar *id)
+{
+	size_t n = 0;
+
+	if (!((id[0] >= 'A' && id[0] <= 'Z') || (id[0] >= 'a' &&
+	    id[0] <= 'z') || id[0] == '_'))
+		return 0;
+	for (const xmlChar *p = id; *p != '\0'; p++, n++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		    *p == '.'))
+			return 0;
+	return n <= 256;
+}
+
+/* Where the document element's start tag ends in libxml2's output (it
+ * writes '>' in attribute values as "&gt;"), or 0. */
+static size_t
+after_start_tag(const char *s, size_t len)
+{
+	const char *p = s, *end = s + len, *gt;
+
+	if (len > 5 && memcmp(p, "<?xml", 5) == 0) {
+		if ((p = memchr(p, '>', len)) == NULL)
+			return 0;
+		p++;
+	}
+	while (p < end && (*p == '\n' || *p == ' ' || *p == '\r' ||
+	    *p == '\t'))
+		p++;
+	if (p >= end || *p != '<' || p + 1 >= end || p[1] == '?' ||
+	    p[1] == '!' || (gt = memchr(p, '>', (size_t)(end - p))) == NULL ||
+	    gt[-1] == '/')
+		return 0;
+	return (size_t)(gt + 1 - s);
+}
+
+/* fs_dsig_sign, its signature checked with the public key, serialised. */
+static int
+sign_dom(const struct fs_dsig_tmpl *t, xmlDocPtr doc, fs_signer *signer,
+    char **buf, size_t *len, fs_err *err)
+{
+	struct fs_verify_opts vo = { 0 };
+	int rc;
+
+	if ((rc = fs_dsig_sign(doc, signer, &t->o, err)) != FS_OK)
+		return rc;
+	vo.key = t->pub;
+	vo.allow_expired = 1;
+	vo.signed_here = 1;
+	if ((rc = fs_dsig_verify(doc, &vo, NULL, err)) != FS_OK)
+		return rc;
+	return fs_md_save_mem(doc, buf, len, err);
+}
+
+/*
+ * SignedInfo as text, canonical (exclusive c14n of SignedInfo alone:
+ * xmlns:ds on it, empty elements as "<x></x>") or as libxml2 writes it
+ * in the document ("<x/>"): the elements and white space build_signature
+ * makes.  The URIs and base64 need no escaping, nor the ID (safe_id).
+ */
+static char *
+signed_info(const struct fs_dsig_tmpl *t, const xmlChar *id, const char *dv,
+    int canonical)
+{
+	char *s;
+
+#define END(name) (canonical ? "></ds:" name ">" : "/>")
+	if (asprintf(&s, "<ds:SignedInfo%s>\n"
+	    "<ds:CanonicalizationMethod Algorithm=\"" FS_URI_EXC_C14N "\"%s\n"
+	    "<ds:SignatureMethod Algorithm=\"%s\"%s\n"
+	    "<ds:Reference URI=\"#%s\">\n<ds:Transforms>\n"
+	    "<ds:Transform Algorithm=\"" FS_URI_ENVELOPED "\"%s\n"
+	    "<ds:Transform Algorithm=\"" FS_URI_EXC_C14N "\"%s\n"
+	    "</ds:Transforms>\n<ds:DigestMethod Algorithm=\"%s\"%s\n"
+	    "<ds:DigestValue>%s</ds:DigestValue>\n</ds:Reference>\n"
+	    "</ds:SignedInfo>", canonical ? " xmlns:ds=\"" FS_NS_DS "\"" : "",
+	    END("CanonicalizationMethod"), t->a.sig->uri, END("SignatureMethod"),
+	    (const char *)id, END("Transform"), END("Transform"),
+	    t->a.digest->uri, END("DigestMethod"), dv) < 0)
+		return NULL;
+#undef END
+	return s;
+}
+
+int
+fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
+    fs_signer *signer, char **buf, size_t *len, fs_err *err)
+{
+	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
+	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
+	const EVP_MD *smd = fs_alg_md(t->a.sig);
+	unsigned char md[EVP_MAX_MD_SIZE], h[EVP_MAX_MD_SIZE];
+	unsigned int mdlen, hlen;
+	xmlNodePtr root, c, next;
+	xmlChar *id = NULL;
+	char *dv = NULL, *svb64 = NULL, *csi = NULL, *dsi = NULL, *u = NULL;
+	char *o = NULL;
+	uint8_t *sig = NULL;
+	size_t siglen, ulen, at, olen;
+	int rc, n;
+
+	*buf = NULL;
+	*len = 0;
+	if ((root = fs_md_root(doc, "input", err)) == NULL)
+		return FS_ENOTVALID;
+	for (c = root->children; c != NULL; c = next) {
+		next = c->next;
+		if (fs_md_is(c, FS_NS_DS, "Signature")) {
+			xmlUnlinkNode(c);
+			xmlFreeNode(c);
+		}
+	}
+	if ((rc = root_id(root, &id, err)) != FS_OK)
+		return rc;
+	/* What is out of the ordinary goes the general way. */
+	if ((t->keyinfo == NULL && !t->o.no_keyinfo) || !safe_id(id) ||
+	    root->children == NULL) {
+		rc = sign_dom(t, doc, signer, buf, len, err);
+		goto out;
+	}
+
+	/* Enveloped: the digest covers the root, the Signature not yet in. */
+	set.root = root;
+	if ((rc = fs_c14n_digest(doc, &set, &exc, fs_alg_md(t->a.digest), md,
+	    &mdlen, err)) != FS_OK)
+		goto out;
+	if ((dv = fs_b64_encode(md, mdlen, 0)) == NULL ||
+	    (csi = signed_info(t, id, dv, 1)) == NULL ||
+	    (dsi = signed_info(t, id, dv, 0)) == NULL)
+		goto oom;
+	if ((rc = fs_signer_sign(signer, smd, (const uint8_t *)csi,
+	    strlen(csi), 0, &sig, &siglen, err)) != FS_OK)
+		goto out;
+	/* The token's answer, checked before anything is made of it. */
+	if (EVP_Digest(csi, strlen(csi), h, &hlen, smd, NULL) != 1) {
+		rc = fs_err_openssl(err, FS_EINTERNAL, "digest failed");
+		goto out;
+	}
+	if ((rc = fs_digest_verify(t->pub, t->type, t->bits, smd, h, hlen,
+	    sig, siglen, err)) != FS_OK) {
+		if (rc == FS_ENOTVALID)
+			rc = fs_err_set(err, FS_ETOKEN, "the token returned a "
+			    "signature that does not verify with its public "
+			    "key: a fault of the token; nothing it signed is "
+			    "used");
+		goto out;
+	}
+	if ((svb64 = fs_b64_encode(sig, siglen, 1)) == NULL)
+		goto oom;
+
+	/* The document as it is, and the Signature after the root's start
+	 * tag, where fs_dsig_sign puts it. */
+	if ((rc = fs_md_save_mem(doc, &u, &ulen, err)) != FS_OK)
+		goto out;
+	if ((at = after_start_tag(u, ulen)) == 0) {
+		rc = fs_err_set(err, FS_EINTERNAL, "cannot find the document "
+		    "element in the serialised document");
+		goto out;
+	}
+	olen = ulen + strlen(dsi) + strlen(svb64) +
+	    (t->keyinfo ? strlen(t->keyinfo) : 0) + 256;
+	if ((o = malloc(olen)) == NULL)
+		goto oom;
+	n = snprintf(o, olen, "%.*s<ds:Signature xmlns:ds=\"" FS_NS_DS "\">\n"
+	    "%s\n<ds:SignatureValue>%s</ds:SignatureValue>%s\n</ds:Signature>",
+	    (int)at, u, dsi, svb64, t->keyinfo ? t->keyinfo : "");
+	if (n < 0 || (size_t)n + (ulen - at) + 1 > olen) {
+		rc = fs_err_set(err, FS_EINTERNAL, "signing: the document does "
+		    "not fit");
+		goto out;
+	}
+	memcpy(o + n, u + at, ulen - at);
+	o[(size_t)n + ulen - at] = '\0';
+	*buf = o;
+	*len = (size_t)n + ulen - at;
+	o = NULL;
+	rc = FS_OK;
+	goto out;
+oom:
+	rc = fs_err_nomem(err, "signing");
+out:
+	free(dv);
+	free(svb64);
+	free(csi);
+	free(dsi);
+	free(u);
+	free(o);
+	free(sig);
+	xmlFree(id);
+	return rc;
+}

@@ -1,0 +1,277 @@
+/*
+ * fs_dsig_sign_mem, the MDQ signing path, against fs_dsig_sign: RSA
+ * PKCS#1 v1.5 signatures are deterministic, so the bytes of both must be
+ * the same, for every shape of document (prefixes, a default namespace,
+ * an old Signature, '>' in an attribute, an ID beyond ASCII, no
+ * children, no KeyInfo, other algorithms).  Every output is parsed again
+ * and passes the strict verifier in full.  A signature that does not fit
+ * the template's key is refused.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "fedsign/dsig.h"
+#include "fedsign/md.h"
+#include "fedsign/util.h"
+
+#define MD "xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\""
+#define DS "xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\""
+#define SP "<md:SPSSODescriptor protocolSupportEnumeration=" \
+	"\"urn:oasis:names:tc:SAML:2.0:protocol\"/>"
+#define VU "validUntil=\"2030-01-15T00:00:00Z\""
+
+static const char *docs[] = {
+	/* The usual shape: ds declared on the root, white space. */
+	"<md:EntityDescriptor " MD " " DS " entityID=\"https://sp.example.org\""
+	" ID=\"_e1\" " VU ">\n  " SP "\n</md:EntityDescriptor>",
+	/* A default namespace, and a Signature that goes. */
+	"<EntityDescriptor xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\""
+	" entityID=\"https://b.example.org\" ID=\"b.2-x\" " VU ">"
+	"<ds:Signature " DS "><ds:SignedInfo/></ds:Signature>"
+	"<SPSSODescriptor protocolSupportEnumeration="
+	"\"urn:oasis:names:tc:SAML:2.0:protocol\"/></EntityDescriptor>",
+	/* '>' and '&' in the root's attributes. */
+	"<md:EntityDescriptor " MD " entityID=\"https://c.example.org/?a>b&amp;c\""
+	" ID=\"_c\" " VU ">" SP "</md:EntityDescriptor>",
+	/* An ID beyond ASCII (an xs:ID all the same): the general way. */
+	"<md:EntityDescriptor " MD " entityID=\"https://d.example.org\""
+	" ID=\"_d\xc3\xa9t\xc3\xa9\" " VU ">" SP "</md:EntityDescriptor>",
+	/* No children: the general way. */
+	"<md:EntityDescriptor " MD " entityID=\"https://e.example.org\""
+	" ID=\"_e\" " VU "/>",
+	/* Non-ASCII text and a namespace from the child. */
+	"<md:EntityDescriptor " MD " entityID=\"https://f.example.org\""
+	" ID=\"_f\" " VU "><md:Extensions><mdui:UIInfo"
+	" xmlns:mdui=\"urn:oasis:names:tc:SAML:metadata:ui\">"
+	"<mdui:DisplayName xml:lang=\"af\">Universiteit \xc3\xa9 &lt;x&gt;"
+	"</mdui:DisplayName></mdui:UIInfo></md:Extensions>" SP
+	"</md:EntityDescriptor>",
+};
+
+struct fixture {
+	fs_signer *rsa, *ec, *other;
+	time_t now;
+};
+
+static fs_signer *
+signer_with(const char *alg, const char *param)
+{
+	char path[64];
+	EVP_PKEY *k;
+	fs_signer *s;
+	X509 *cert;
+	FILE *f;
+	fs_err err;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/fs-sign-mem-XXXXXX");
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_non_null(f = fdopen(fd, "w"));
+	if (param != NULL)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, alg, param);
+	else
+		k = EVP_PKEY_Q_keygen(NULL, NULL, alg, (size_t)2048);
+	assert_non_null(k);
+	assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL),
+	    1);
+	fclose(f);
+	EVP_PKEY_free(k);
+	assert_int_equal(fs_signer_open_pem(path, &s, &err), FS_OK);
+	unlink(path);
+	assert_int_equal(fs_x509_selfsign(s, "CN=sign-mem test", 30, &cert,
+	    &err), FS_OK);
+	assert_int_equal(fs_signer_set_cert(s, cert, &err), FS_OK);
+	X509_free(cert);
+	return s;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f;
+	fs_err err;
+
+	if (fs_md_init(&err) != FS_OK || (f = calloc(1, sizeof(*f))) == NULL)
+		return -1;
+	f->rsa = signer_with("RSA", NULL);
+	f->other = signer_with("RSA", NULL);
+	f->ec = signer_with("EC", "P-256");
+	if (fs_time_parse("2030-01-01T00:00:00Z", &f->now) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	fs_signer_free(f->rsa);
+	fs_signer_free(f->other);
+	fs_signer_free(f->ec);
+	free(f);
+	return 0;
+}
+
+static xmlDocPtr
+parse(const char *s, size_t len)
+{
+	xmlDocPtr d;
+	fs_err err;
+
+	assert_int_equal(fs_md_parse_mem(s, len, "doc", NULL, &d, &err), FS_OK);
+	return d;
+}
+
+/* Bytes made by fs_dsig_sign_mem pass the verifier in full. */
+static void
+verifies(const struct fixture *f, fs_signer *s, const char *buf, size_t len)
+{
+	struct fs_verify_opts vo = { 0 };
+	xmlDocPtr d = parse(buf, len);
+	fs_err err;
+	int rc;
+
+	vo.key = fs_signer_pubkey(s);
+	vo.now = f->now;
+	rc = fs_dsig_verify(d, &vo, NULL, &err);
+	if (rc != FS_OK)
+		fail_msg("%s", err.msg);
+	xmlFreeDoc(d);
+}
+
+/* fs_dsig_sign_mem gives what fs_dsig_sign and fs_md_save_mem give. */
+static void
+same_as_dom(const struct fixture *f, const struct fs_sign_opts *o)
+{
+	struct fs_dsig_tmpl *t;
+	fs_err err;
+
+	assert_int_equal(fs_dsig_tmpl_new(f->rsa, o, &t, &err), FS_OK);
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		xmlDocPtr a = parse(docs[i], strlen(docs[i]));
+		xmlDocPtr b = parse(docs[i], strlen(docs[i]));
+		char *da, *db;
+		size_t la, lb;
+
+		assert_int_equal(fs_dsig_sign(a, f->rsa, o, &err), FS_OK);
+		assert_int_equal(fs_md_save_mem(a, &da, &la, &err), FS_OK);
+		if (fs_dsig_sign_mem(t, b, f->rsa, &db, &lb, &err) != FS_OK)
+			fail_msg("document %zu: %s", i, err.msg);
+		if (la != lb || memcmp(da, db, la) != 0)
+			fail_msg("document %zu: not the same bytes\n%s\n%s", i,
+			    da, db);
+		verifies(f, f->rsa, db, lb);
+		free(da);
+		free(db);
+		xmlFreeDoc(a);
+		xmlFreeDoc(b);
+	}
+	fs_dsig_tmpl_free(t);
+}
+
+static void
+test_same_bytes(void **state)
+{
+	struct fs_sign_opts o = { 0 };
+
+	same_as_dom(*state, &o);
+}
+
+static void
+test_same_bytes_no_keyinfo(void **state)
+{
+	struct fs_sign_opts o = { 0 };
+
+	o.no_keyinfo = 1;
+	same_as_dom(*state, &o);
+}
+
+static void
+test_same_bytes_sha512(void **state)
+{
+	struct fs_sign_opts o = { 0 };
+
+	o.digest = fs_alg_by_name(FS_ALG_DIGEST, "sha512");
+	o.signature = fs_alg_by_name(FS_ALG_SIGNATURE, "rsa-sha512");
+	same_as_dom(*state, &o);
+}
+
+/* ECDSA signatures differ each time: they verify. */
+static void
+test_ec(void **state)
+{
+	struct fixture *f = *state;
+	struct fs_sign_opts o = { 0 };
+	struct fs_dsig_tmpl *t;
+	fs_err err;
+
+	assert_int_equal(fs_dsig_tmpl_new(f->ec, &o, &t, &err), FS_OK);
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		xmlDocPtr d = parse(docs[i], strlen(docs[i]));
+		char *buf;
+		size_t len;
+
+		if (fs_dsig_sign_mem(t, d, f->ec, &buf, &len, &err) != FS_OK)
+			fail_msg("document %zu: %s", i, err.msg);
+		assert_non_null(strstr(buf, "ecdsa-sha256"));
+		verifies(f, f->ec, buf, len);
+		free(buf);
+		xmlFreeDoc(d);
+	}
+	fs_dsig_tmpl_free(t);
+}
+
+/* A signature that is not the template key's is never made into bytes. */
+static void
+test_wrong_signature(void **state)
+{
+	struct fixture *f = *state;
+	struct fs_sign_opts o = { 0 };
+	struct fs_dsig_tmpl *t;
+	xmlDocPtr d = parse(docs[0], strlen(docs[0]));
+	char *buf = (char *)1;
+	size_t len = 1;
+	fs_err err;
+
+	assert_int_equal(fs_dsig_tmpl_new(f->rsa, &o, &t, &err), FS_OK);
+	assert_int_equal(fs_dsig_sign_mem(t, d, f->other, &buf, &len, &err),
+	    FS_ETOKEN);
+	assert_null(buf);
+	assert_int_equal(len, 0);
+	assert_non_null(strstr(err.msg, "does not verify"));
+	xmlFreeDoc(d);
+	/* The general way (an ID that needs escaping) checks it too. */
+	d = parse(docs[3], strlen(docs[3]));
+	assert_int_equal(fs_dsig_sign_mem(t, d, f->other, &buf, &len, &err),
+	    FS_ENOTVALID);
+	assert_null(buf);
+	xmlFreeDoc(d);
+	fs_dsig_tmpl_free(t);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_same_bytes),
+		cmocka_unit_test(test_same_bytes_no_keyinfo),
+		cmocka_unit_test(test_same_bytes_sha512),
+		cmocka_unit_test(test_ec),
+		cmocka_unit_test(test_wrong_signature),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
