@@ -18,7 +18,7 @@
 # an outage, 9 configuration refusals, 5 a run killed with kill -9 in the
 # middle of signing, 6 the token unplugged in the middle of signing (and a
 # key change that fails that way), 11 an upstream's validUntil (it bounds
-# the feed, not the documents).  Takes about half a minute.
+# the feed, not the documents), 12 a token that returns a wrong signature.  Takes about half a minute.
 . "$SRCDIR/tests/lib.sh"
 export LC_ALL=C
 export TMPDIR=$TMP      # the harness's and the generator's temporary files go with ours
@@ -976,6 +976,29 @@ check "6. ... it signs every entity the failed run did not: 70 - $LINES <= $RE <
 verify_all "6. ... every document verifies with the new key's certificate" \
     "$TMP/signer2.crt" "$U/www/current" 70
 
+
+# --- 12. a token that returns a wrong signature ----------------------------------
+
+# Ten new entities; the fifth signature the run gets from the token has
+# its last byte changed (the shim's FS_SHIM_BAD_SIG).  Every signature is
+# checked with the public key as it is made, sampled or not: the run
+# stops and publishes nothing, and keeps what it signed before.
+cp "$TMP"/split/entity-00{071..080}.xml "$U/members/"
+ids_of "$U/members" >"$TMP/ids12"
+snap badsig "$U/www"
+S0=$(calls C_Sign)
+FS_SHIM_BAD_SIG=5 fs 3 "12. a wrong signature from the token: exit 3 (the token)" publish -c "$U/publish.yaml" -q
+err_has "the token returned a signature that does not verify"
+same_tree "12. publish-dir byte-identical" badsig "$U/www"
+LINES=$(( $(calls C_Sign) - S0 ))
+check "12. it stopped at the wrong signature ($LINES C_Sign calls of 10)" test "$LINES" -ge 5 -a "$LINES" -le 6
+S0=$(calls C_Sign)
+fs 0 "12. the next run publishes (exit 0)" publish -c "$U/publish.yaml" -q
+RE=$(jr "$U/state/last-report.json" 'r["signatures"]["entities"]')
+check "12. ... it signs the wrong one and those not reached, not the four before: 4 <= $RE <= 6" \
+    test "${RE:-0}" -ge 4 -a "${RE:-0}" -le 6
+tap "12. the tree" python3 "$MQ" tree "$U/www/current" "$TMP/ids12" PT6H "12."
+verify_all "12. every document verifies" "$TMP/signer2.crt" "$U/www/current" 80
 
 # --- 11. an upstream's validUntil bounds its feed, not the documents ------------
 

@@ -31,6 +31,9 @@
  *   FS_SHIM_HANG=CALLS     never return from these calls (C_Initialize,
  *                          C_Login, C_Sign, C_Finalize; comma-separated)
  *   FS_SHIM_SIGLEN=N       C_Sign succeeds but reports N bytes
+ *   FS_SHIM_BAD_SIG=N      the Nth signature this process gets from C_Sign
+ *                          (1 the first) has its last byte changed: a
+ *                          token's fault, for the signer's own check
  *   FS_SHIM_FINALIZE_CRASH=1  C_Finalize dies of SIGSEGV
  *   FS_SHIM_CERT_FAIL=1    reading CKA_VALUE of a certificate gives
  *                          CKR_DEVICE_ERROR
@@ -840,11 +843,13 @@ shim_Login(CK_SESSION_HANDLE s, CK_USER_TYPE u, CK_UTF8CHAR_PTR pin,
 	return leave(g, real.C_Login(s, u, pin, len));
 }
 
+static unsigned long signatures;	/* made by C_Sign, for FS_SHIM_BAD_SIG */
+
 static CK_RV
 shim_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG inlen,
     CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 {
-	const char *over = getenv("FS_SHIM_SIGLEN");
+	const char *over = getenv("FS_SHIM_SIGLEN"), *bad;
 	unsigned long g;
 	CK_RV rv;
 
@@ -870,6 +875,11 @@ shim_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG inlen,
 	    (rv = enter(s, &g)) != CKR_OK))
 		return rv;
 	rv = leave(g, real.C_Sign(s, in, inlen, sig, siglen));
+	if (rv == CKR_OK && sig != NULL && *siglen > 0 &&
+	    (bad = getenv("FS_SHIM_BAD_SIG")) != NULL &&
+	    __atomic_add_fetch(&signatures, 1, __ATOMIC_RELAXED) ==
+	    strtoul(bad, NULL, 10))
+		sig[*siglen - 1] ^= 0x5a;
 	if (rv == CKR_OK && sig != NULL && over != NULL)
 		*siglen = strtoul(over, NULL, 10);
 	return rv;
