@@ -53,7 +53,18 @@ struct fs_publish_opts {
 	void (*progress)(void *ctx, const char *what, size_t done,
 	    size_t total);
 	void *progress_ctx;
+	/*
+	 * When not NULL, the caller exits right after the run: the parsed
+	 * sources, entities and documents are not freed but left in *leave
+	 * (the signer is closed all the same), for fs_publish_leave_free
+	 * or the process's end.  Freeing an eduGAIN-sized run's trees takes
+	 * longer than a tenth of the run.
+	 */
+	void **leave;
 };
+
+/* Free what fs_publish_run left in *leave; NULL is a no-op. */
+void fs_publish_leave_free(void *leave);
 
 /*
  * One run of the aggregator: sources, checks, selection, feeds signed and

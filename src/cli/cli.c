@@ -11,6 +11,7 @@
 
 int fs_cli_verbose = 1;
 xmlDocPtr fs_cli_keep;
+void *fs_cli_leave;
 
 int
 fs_cli_exit_code(int status)

@@ -89,6 +89,7 @@ enum {
  * checkers through this pointer).
  */
 extern xmlDocPtr fs_cli_keep;
+extern void *fs_cli_leave;		/* fs_publish_opts.leave */
 
 int cmd_token(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);

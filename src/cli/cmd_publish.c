@@ -182,6 +182,7 @@ cmd_publish(int argc, char **argv)
 	po.hooks = &fs_cli_hooks;
 	po.progress = progress;
 	po.progress_ctx = &prog;
+	po.leave = &fs_cli_leave;
 	/* Tests and rehearsals: the run's time (an xs:dateTime). */
 	if (getenv("FEDSIGN_NOW") != NULL && fs_time_parse(getenv("FEDSIGN_NOW"),
 	    &po.now) != 0) {

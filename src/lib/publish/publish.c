@@ -1245,6 +1245,31 @@ free_run(struct run *r)
 		xmlDictFree(r->dict);
 }
 
+/* What free_run would free, but the signer, into *leave. */
+static void
+leave_run(struct run *r, void **leave)
+{
+	struct run *k;
+
+	fs_signer_free(r->signer);
+	r->signer = NULL;
+	if ((k = malloc(sizeof(*k))) == NULL) {
+		free_run(r);
+		return;
+	}
+	*k = *r;
+	*leave = k;
+}
+
+void
+fs_publish_leave_free(void *leave)
+{
+	if (leave == NULL)
+		return;
+	free_run(leave);
+	free(leave);
+}
+
 int
 fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
     fs_report **report, fs_err *err)
@@ -1471,7 +1496,10 @@ out:
 	}
 	free(fs);
 	fs_rules_free(rules);
-	free_run(&r);
+	if (o->leave != NULL)
+		leave_run(&r, o->leave);
+	else
+		free_run(&r);
 	if (report != NULL)
 		*report = r.rep;
 	else
