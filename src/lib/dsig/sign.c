@@ -163,6 +163,21 @@ oom:
 	return fs_err_nomem(err, "building the signature");
 }
 
+/* An existing signature on the root is replaced. */
+static void
+drop_signatures(xmlNodePtr root)
+{
+	xmlNodePtr c, next;
+
+	for (c = root->children; c != NULL; c = next) {
+		next = c->next;
+		if (fs_md_is(c, FS_NS_DS, "Signature")) {
+			xmlUnlinkNode(c);
+			xmlFreeNode(c);
+		}
+	}
+}
+
 /* The root's ID, given a fresh one when it has none; caller frees. */
 static int
 root_id(xmlNodePtr root, xmlChar **id, fs_err *err)
@@ -192,7 +207,7 @@ fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
 	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
-	xmlNodePtr root, c, next, sv = NULL, sig;
+	xmlNodePtr root, sv = NULL, sig;
 	xmlDocPtr scratch = NULL;
 	xmlChar *id = NULL;
 	xmlBufferPtr sibuf = NULL;
@@ -220,14 +235,7 @@ fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
 		    "signing key: give --cert, store one on the token with "
 		    "'fedsign cert create', or use --no-keyinfo");
 	}
-	/* An existing signature on the root is replaced. */
-	for (c = root->children; c != NULL; c = next) {
-		next = c->next;
-		if (fs_md_is(c, FS_NS_DS, "Signature")) {
-			xmlUnlinkNode(c);
-			xmlFreeNode(c);
-		}
-	}
+	drop_signatures(root);
 	if ((rc = root_id(root, &id, err)) != FS_OK)
 		goto out;
 
@@ -452,7 +460,7 @@ fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 	const EVP_MD *smd = fs_alg_md(t->a.sig);
 	unsigned char md[EVP_MAX_MD_SIZE], h[EVP_MAX_MD_SIZE];
 	unsigned int mdlen, hlen;
-	xmlNodePtr root, c, next;
+	xmlNodePtr root;
 	xmlChar *id = NULL;
 	char *dv = NULL, *svb64 = NULL, *csi = NULL, *dsi = NULL, *u = NULL;
 	char *o = NULL;
@@ -464,13 +472,7 @@ fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 	*len = 0;
 	if ((root = fs_md_root(doc, "input", err)) == NULL)
 		return FS_ENOTVALID;
-	for (c = root->children; c != NULL; c = next) {
-		next = c->next;
-		if (fs_md_is(c, FS_NS_DS, "Signature")) {
-			xmlUnlinkNode(c);
-			xmlFreeNode(c);
-		}
-	}
+	drop_signatures(root);
 	if ((rc = root_id(root, &id, err)) != FS_OK)
 		return rc;
 	/* What is out of the ordinary goes the general way. */
