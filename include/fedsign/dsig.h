@@ -48,8 +48,9 @@ int fs_dsig_sign(xmlDocPtr doc, fs_signer *signer,
  * fs_dsig_sign, byte for byte; but the Signature is written as text, not
  * built in the tree and canonicalised (doc is left unsigned), and the
  * token's SignatureValue is checked with the public key before the bytes
- * are made.  A document with an ID that needs escaping, or a root without
- * children, is signed by fs_dsig_sign and checked by fs_dsig_verify.
+ * are made.  A document with an ID outside ASCII NCName characters, a
+ * root without children, or nodes beside the root (comments, PIs) is
+ * signed by fs_dsig_sign and checked by fs_dsig_verify.
  * The template may be shared by threads; it must not outlive signer.
  */
 struct fs_dsig_tmpl;

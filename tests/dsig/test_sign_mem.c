@@ -3,9 +3,10 @@
  * PKCS#1 v1.5 signatures are deterministic, so the bytes of both must be
  * the same, for every shape of document (prefixes, a default namespace,
  * an old Signature, '>' in an attribute, an ID beyond ASCII, no
- * children, no KeyInfo, other algorithms).  Every output is parsed again
- * and passes the strict verifier in full.  A signature that does not fit
- * the template's key is refused.
+ * children, a comment and a PI beside the root, no KeyInfo, other
+ * algorithms).  Every output is parsed again and passes the strict
+ * verifier in full.  A signature that does not fit the template's key
+ * is refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,6 +51,9 @@ static const char *docs[] = {
 	/* No children: the general way. */
 	"<md:EntityDescriptor " MD " entityID=\"https://e.example.org\""
 	" ID=\"_e\" " VU "/>",
+	/* A comment and a PI beside the root: the general way. */
+	"<!-- before --><md:EntityDescriptor " MD " entityID=\"https://g.example.org\""
+	" ID=\"_g\" " VU ">" SP "</md:EntityDescriptor><?after x?>",
 	/* Non-ASCII text and a namespace from the child. */
 	"<md:EntityDescriptor " MD " entityID=\"https://f.example.org\""
 	" ID=\"_f\" " VU "><md:Extensions><mdui:UIInfo"

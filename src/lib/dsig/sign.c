@@ -475,9 +475,12 @@ fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 	drop_signatures(root);
 	if ((rc = root_id(root, &id, err)) != FS_OK)
 		return rc;
-	/* What is out of the ordinary goes the general way. */
+	/* What is out of the ordinary goes the general way: no certificate,
+	 * an ID that is not plain ASCII, an empty root, or anything beside
+	 * the root (a comment, a PI, a DTD) that would come before it. */
 	if ((t->keyinfo == NULL && !t->o.no_keyinfo) || !safe_id(id) ||
-	    root->children == NULL) {
+	    root->children == NULL || doc->children != root ||
+	    root->next != NULL) {
 		rc = sign_dom(t, doc, signer, buf, len, err);
 		goto out;
 	}
