@@ -848,18 +848,13 @@ fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 {
 	struct job j = { q, signer, NULL, fs_signer_pubkey(signer), NULL, 0,
 	    0, 0, 0, PTHREAD_MUTEX_INITIALIZER, FS_OK, { 0 } };
-	struct fs_sign_opts so = { 0 };
+	struct fs_sign_opts so;
 	pthread_t th[FS_TOKEN_MAX_SESSIONS];
 	unsigned want, started = 0;
 	struct timespec t0;
 	int rc;
 
-	if (q->conf->signing.alg != NULL)
-		so.signature = fs_alg_by_name(FS_ALG_SIGNATURE,
-		    q->conf->signing.alg);
-	if (q->conf->signing.digest != NULL)
-		so.digest = fs_alg_by_name(FS_ALG_DIGEST,
-		    q->conf->signing.digest);
+	fs_publish_sign_opts(q->conf, &so);
 	if ((rc = fs_dsig_tmpl_new(signer, &so, &j.tmpl, err)) != FS_OK)
 		return rc;
 	if ((j.todo = calloc(q->n + 1, sizeof(*j.todo))) == NULL) {

@@ -701,6 +701,18 @@ reuse_feed(struct run *r, struct feed_state *f, fs_err *err)
 	return FS_OK;
 }
 
+void
+fs_publish_sign_opts(const struct fs_conf *conf, struct fs_sign_opts *so)
+{
+	memset(so, 0, sizeof(*so));
+	if (conf->signing.alg != NULL)
+		so->signature = fs_alg_by_name(FS_ALG_SIGNATURE,
+		    conf->signing.alg);
+	if (conf->signing.digest != NULL)
+		so->digest = fs_alg_by_name(FS_ALG_DIGEST,
+		    conf->signing.digest);
+}
+
 /* Build, sign and write one feed; the entities go back afterwards. */
 static int
 write_feed(struct run *r, struct feed_state *f, fs_err *err)
@@ -779,11 +791,7 @@ write_feed(struct run *r, struct feed_state *f, fs_err *err)
 	}
 	if ((nl = xmlNewDocText(doc, BAD_CAST "\n")) != NULL)
 		xmlAddChild(root, nl);
-	if (r->conf->signing.alg != NULL)
-		so.signature = fs_alg_by_name(FS_ALG_SIGNATURE,
-		    r->conf->signing.alg);
-	if (r->conf->signing.digest != NULL)
-		so.digest = fs_alg_by_name(FS_ALG_DIGEST, r->conf->signing.digest);
+	fs_publish_sign_opts(r->conf, &so);
 	if ((rc = fs_dsig_sign(doc, r->signer, &so, err)) != FS_OK)
 		goto out;
 	json_object_set_new(f->rep, "signatures", json_integer(1));

@@ -156,6 +156,14 @@ void fs_selector_free(struct fs_selector *s);
 int fs_selector_match(const struct fs_selector *s, const struct fs_entity *e,
     fs_err *err);
 
+/* --- signing (publish.c) ---------------------------------------------- */
+
+struct fs_sign_opts;
+
+/* The algorithms conf's signing: section names, for the feeds and the
+ * per-entity documents alike (unnamed: fs_dsig_sign's defaults). */
+void fs_publish_sign_opts(const struct fs_conf *conf, struct fs_sign_opts *so);
+
 /* --- per-entity documents (mdq.c) ---------------------------------------- */
 
 struct fs_mdq;
