@@ -58,7 +58,7 @@ struct fs_publish_opts {
 	 * sources, entities and documents are not freed but left in *leave
 	 * (the signer is closed all the same), for fs_publish_leave_free
 	 * or the process's end.  Freeing an eduGAIN-sized run's trees takes
-	 * longer than a tenth of the run.
+	 * about a twentieth of the run (0.4 s of a first run with MDQ).
 	 */
 	void **leave;
 };
