@@ -51,6 +51,12 @@ int fs_dsig_sign(xmlDocPtr doc, fs_signer *signer,
  * are made.  A document with an ID outside ASCII NCName characters, a
  * root without children, or nodes beside the root (comments, PIs) is
  * signed by fs_dsig_sign and checked by fs_dsig_verify.
+ * content, when not NULL, is what fs_dsig_content_c14n gave for doc's
+ * root before its ID, cacheDuration and validUntil were set, with nothing
+ * else of it changed since: the digest is made from those bytes, the
+ * start tag written again with the three attributes as the root has them
+ * now, instead of canonicalising the document again.  Bytes of another
+ * element give a signature that does not verify.
  * The template may be shared by threads; it must not outlive signer.
  */
 struct fs_dsig_tmpl;
@@ -59,7 +65,8 @@ int fs_dsig_tmpl_new(fs_signer *signer, const struct fs_sign_opts *opts,
     struct fs_dsig_tmpl **out, fs_err *err);
 void fs_dsig_tmpl_free(struct fs_dsig_tmpl *t);
 int fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
-    fs_signer *signer, char **buf, size_t *len, fs_err *err);
+    const char *content, size_t contentlen, fs_signer *signer, char **buf,
+    size_t *len, fs_err *err);
 
 /* What verify refuses by default: a validUntil further ahead than this. */
 #define FS_DEFAULT_MAX_VALIDITY ((int64_t)28 * 86400)
@@ -107,5 +114,13 @@ int fs_dsig_verify(xmlDocPtr doc, const struct fs_verify_opts *opts,
  */
 int fs_dsig_content_digest(xmlNodePtr entity, unsigned char out[32],
     fs_err *err);
+
+/*
+ * fs_dsig_content_digest, and the canonical bytes themselves into *bytes
+ * (*len of them, NUL-terminated; caller frees): what fs_dsig_sign_mem can
+ * compute a signature's digest from without canonicalising again.
+ */
+int fs_dsig_content_c14n(xmlNodePtr entity, unsigned char out[32],
+    char **bytes, size_t *len, fs_err *err);
 
 #endif

@@ -111,16 +111,38 @@ visible(void *vset, xmlNodePtr node, xmlNodePtr parent)
 struct sink {
 	EVP_MD_CTX *md;
 	int failed;
+	int nomem;
+	char **keep;			/* the bytes too, or NULL */
+	size_t used, cap;
 };
 
 static int
 sink_write(void *ctx, const char *buf, int len)
 {
 	struct sink *s = ctx;
+	size_t n = (size_t)len;
 
-	if (EVP_DigestUpdate(s->md, buf, (size_t)len) != 1) {
+	if (EVP_DigestUpdate(s->md, buf, n) != 1) {
 		s->failed = 1;
 		return -1;
+	}
+	if (s->keep != NULL && n > 0) {
+		if (s->used + n + 1 > s->cap) {
+			size_t cap = s->cap ? s->cap : 8192;
+			char *p;
+
+			while (cap < s->used + n + 1)
+				cap *= 2;
+			if ((p = realloc(*s->keep, cap)) == NULL) {
+				s->failed = s->nomem = 1;
+				return -1;
+			}
+			*s->keep = p;
+			s->cap = cap;
+		}
+		memcpy(*s->keep + s->used, buf, n);
+		s->used += n;
+		(*s->keep)[s->used] = '\0';
 	}
 	return len;
 }
@@ -168,7 +190,7 @@ fs_c14n_digest(xmlDocPtr doc, struct fs_c14n_set *set,
     const struct fs_c14n *c, const EVP_MD *md, unsigned char *out,
     unsigned int *outlen, fs_err *err)
 {
-	struct sink s = { NULL, 0 };
+	struct sink s = { 0 };
 	xmlOutputBufferPtr buf;
 	int rc;
 
@@ -313,13 +335,25 @@ content_visible(void *vroot, xmlNodePtr node, xmlNodePtr parent)
 int
 fs_dsig_content_digest(xmlNodePtr entity, unsigned char out[32], fs_err *err)
 {
+	return fs_dsig_content_c14n(entity, out, NULL, NULL, err);
+}
+
+int
+fs_dsig_content_c14n(xmlNodePtr entity, unsigned char out[32], char **bytes,
+    size_t *len, fs_err *err)
+{
 	unsigned long failures = fs_md_alloc_failures();
-	struct sink s = { NULL, 0 };
+	struct sink s = { 0 };
 	struct errs x = { 0 };
 	xmlOutputBufferPtr buf;
-	unsigned int len;
+	unsigned int mdlen;
 	int r, closed, rc = FS_OK;
 
+	if (bytes != NULL) {
+		*bytes = NULL;
+		*len = 0;
+		s.keep = bytes;
+	}
 	if ((s.md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(s.md, EVP_sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(s.md);
@@ -335,7 +369,7 @@ fs_dsig_content_digest(xmlNodePtr entity, unsigned char out[32], fs_err *err)
 	    XML_C14N_EXCLUSIVE_1_0, NULL, 0, buf);
 	xmlSetStructuredErrorFunc(NULL, NULL);
 	closed = xmlOutputBufferClose(buf);
-	if (fs_md_alloc_failures() != failures)
+	if (fs_md_alloc_failures() != failures || s.nomem)
 		rc = fs_err_nomem(err, "while canonicalising");
 	else if (r < 0 || closed < 0 || s.failed)
 		rc = x.first == XML_C14N_RELATIVE_NAMESPACE ?
@@ -343,8 +377,180 @@ fs_dsig_content_digest(xmlNodePtr entity, unsigned char out[32], fs_err *err)
 		    "canonicalised: it declares a namespace with a relative "
 		    "URI") : fs_err_set(err, FS_EINTERNAL, "canonicalisation "
 		    "failed (libxml2 error %d)", x.first);
-	else if (EVP_DigestFinal_ex(s.md, out, &len) != 1)
+	else if (EVP_DigestFinal_ex(s.md, out, &mdlen) != 1)
 		rc = fs_err_openssl(err, FS_EINTERNAL, "digest failed");
 	EVP_MD_CTX_free(s.md);
+	if (bytes != NULL) {
+		if (rc != FS_OK) {
+			free(*bytes);
+			*bytes = NULL;
+		} else {
+			*len = s.used;
+		}
+	}
+	return rc;
+}
+
+/*
+ * The root's start tag in exclusive c14n: "<name", the namespace
+ * declarations, the unqualified attributes sorted by name, the
+ * qualified ones (sorted by namespace URI), each as ' name="value"'
+ * with '"' written "&quot;", then '>'.
+ */
+struct tag_attr {
+	size_t off, len;		/* ' name="value"' */
+	size_t nlen;			/* of name, at off + 1 */
+	int kind;			/* 0 xmlns, 1 unqualified, 2 qualified */
+};
+
+#define TAG_ATTRS 64
+
+static const char *const set_names[] = { "ID", "cacheDuration",
+    "validUntil" };			/* in c14n order */
+
+static size_t
+start_tag(const char *c, size_t len, struct tag_attr *a, size_t *na)
+{
+	size_t i = 1, n = 0;
+	int last = 0;
+
+	if (len < 2 || c[0] != '<')
+		return 0;
+	while (i < len && c[i] != ' ' && c[i] != '>' && c[i] != '"')
+		i++;
+	while (i < len && c[i] == ' ') {
+		size_t start = i++, name = i;
+
+		while (i < len && c[i] != '=' && c[i] != ' ' && c[i] != '>' &&
+		    c[i] != '"')
+			i++;
+		if (i == name || i + 1 >= len || c[i] != '=' || c[i + 1] != '"' ||
+		    n == TAG_ATTRS)
+			return 0;
+		a[n].off = start;
+		a[n].nlen = i - name;
+		if ((a[n].nlen == 5 && memcmp(c + name, "xmlns", 5) == 0) ||
+		    (a[n].nlen > 6 && memcmp(c + name, "xmlns:", 6) == 0))
+			a[n].kind = 0;
+		else
+			a[n].kind = memchr(c + name, ':', a[n].nlen) ? 2 : 1;
+		/* The order c14n writes them in, or not what we think. */
+		if (a[n].kind < last)
+			return 0;
+		last = a[n].kind;
+		for (i += 2; i < len && c[i] != '"'; i++)
+			;
+		if (i >= len)
+			return 0;
+		a[n].len = ++i - start;
+		n++;
+	}
+	if (i >= len || c[i] != '>')
+		return 0;
+	*na = n;
+	return i + 1;
+}
+
+/* ' name="value"', value as c14n writes an attribute's; *p advanced. */
+static void
+put_attr(char **p, const char *name, const xmlChar *v)
+{
+	char *o = *p;
+
+	*o++ = ' ';
+	o = stpcpy(o, name);
+	*o++ = '=';
+	*o++ = '"';
+	for (; *v != '\0'; v++) {
+		switch (*v) {
+		case '&':	o = stpcpy(o, "&amp;"); break;
+		case '<':	o = stpcpy(o, "&lt;"); break;
+		case '"':	o = stpcpy(o, "&quot;"); break;
+		case '\t':	o = stpcpy(o, "&#x9;"); break;
+		case '\n':	o = stpcpy(o, "&#xA;"); break;
+		case '\r':	o = stpcpy(o, "&#xD;"); break;
+		default:	*o++ = (char)*v; break;
+		}
+	}
+	*o++ = '"';
+	*p = o;
+}
+
+/* Whether the unqualified attribute a comes after name in c14n order. */
+static int
+after(const char *c, const struct tag_attr *a, const char *name)
+{
+	size_t n = strlen(name), m = a->nlen < n ? a->nlen : n;
+	int r = memcmp(c + a->off + 1, name, m);
+
+	return r > 0 || (r == 0 && a->nlen > n);
+}
+
+int
+fs_c14n_refinalise(const char *content, size_t len, xmlNodePtr root,
+    const EVP_MD *md, unsigned char *out, unsigned int *outlen)
+{
+	struct tag_attr a[TAG_ATTRS];
+	xmlChar *v[3] = { NULL, NULL, NULL };
+	size_t na, end, need, k = 0;
+	char *tag = NULL, *p;
+	EVP_MD_CTX *ctx = NULL;
+	int rc = -1;
+
+	if ((end = start_tag(content, len, a, &na)) == 0)
+		return 0;
+	need = end + 1;
+	for (size_t i = 0; i < 3; i++) {
+		xmlAttrPtr at = xmlHasNsProp(root, BAD_CAST set_names[i], NULL);
+
+		if (at == NULL || at->type != XML_ATTRIBUTE_NODE)
+			continue;
+		if ((v[i] = xmlNodeListGetString(root->doc, at->children, 1)) ==
+		    NULL && (v[i] = xmlStrdup(BAD_CAST "")) == NULL)
+			goto out;
+		need += strlen(set_names[i]) + 4 + 6 * (size_t)xmlStrlen(v[i]);
+	}
+	if ((tag = malloc(need)) == NULL)
+		goto out;
+	/* "<name", the declarations; then the unqualified attributes with
+	 * the three set as root has them, in order; then the rest. */
+	p = tag;
+	memcpy(p, content, na > 0 ? a[0].off : end - 1);
+	p += na > 0 ? a[0].off : end - 1;
+	for (size_t i = 0; i < na; i++) {
+		int skip = 0;
+
+		if (a[i].kind == 1)
+			for (size_t j = 0; j < 3; j++)
+				if (a[i].nlen == strlen(set_names[j]) &&
+				    memcmp(content + a[i].off + 1, set_names[j],
+				    a[i].nlen) == 0)
+					skip = 1;
+		if (a[i].kind >= 1)
+			for (; k < 3 && (a[i].kind == 2 ||
+			    after(content, &a[i], set_names[k])); k++)
+				if (v[k] != NULL)
+					put_attr(&p, set_names[k], v[k]);
+		if (!skip) {
+			memcpy(p, content + a[i].off, a[i].len);
+			p += a[i].len;
+		}
+	}
+	for (; k < 3; k++)
+		if (v[k] != NULL)
+			put_attr(&p, set_names[k], v[k]);
+	*p++ = '>';
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, tag, (size_t)(p - tag)) != 1 ||
+	    EVP_DigestUpdate(ctx, content + end, len - end) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, outlen) != 1)
+		goto out;
+	rc = 1;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(tag);
+	for (size_t i = 0; i < 3; i++)
+		xmlFree(v[i]);
 	return rc;
 }

@@ -44,6 +44,17 @@ int fs_c14n_digest(xmlDocPtr doc, struct fs_c14n_set *set,
 int fs_c14n_buffer(xmlDocPtr doc, struct fs_c14n_set *set,
     const struct fs_c14n *c, xmlBufferPtr *out, fs_err *err);
 
+/*
+ * The digest with md of root's exclusive c14n (its ds:Signature children
+ * left out), made from content: what fs_dsig_content_c14n gave for the
+ * same element, before its ID, cacheDuration and validUntil were set.
+ * The start tag is written again with those three as root has them now;
+ * the rest is hashed as it is.  1: done; 0: content does not start as
+ * c14n writes a start tag (canonicalise root instead); -1: out of memory.
+ */
+int fs_c14n_refinalise(const char *content, size_t len, xmlNodePtr root,
+    const EVP_MD *md, unsigned char *out, unsigned int *outlen);
+
 /* Base64 of len bytes; lines of 64 characters when wrap.  Caller frees. */
 char *fs_b64_encode(const unsigned char *in, size_t len, int wrap);
 

@@ -453,7 +453,8 @@ signed_info(const struct fs_dsig_tmpl *t, const xmlChar *id, const char *dv,
 
 int
 fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
-    fs_signer *signer, char **buf, size_t *len, fs_err *err)
+    const char *content, size_t contentlen, fs_signer *signer, char **buf,
+    size_t *len, fs_err *err)
 {
 	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
 	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
@@ -485,10 +486,15 @@ fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 		goto out;
 	}
 
-	/* Enveloped: the digest covers the root, the Signature not yet in. */
+	/* Enveloped: the digest covers the root, the Signature not yet in;
+	 * from the content's canonical bytes when they came. */
+	n = content != NULL ? fs_c14n_refinalise(content, contentlen, root,
+	    fs_alg_md(t->a.digest), md, &mdlen) : 0;
+	if (n == -1)
+		goto oom;
 	set.root = root;
-	if ((rc = fs_c14n_digest(doc, &set, &exc, fs_alg_md(t->a.digest), md,
-	    &mdlen, err)) != FS_OK)
+	if (n == 0 && (rc = fs_c14n_digest(doc, &set, &exc,
+	    fs_alg_md(t->a.digest), md, &mdlen, err)) != FS_OK)
 		goto out;
 	if ((dv = fs_b64_encode(md, mdlen, 0)) == NULL ||
 	    (csi = signed_info(t, id, dv, 1)) == NULL ||

@@ -694,7 +694,10 @@ check_one(struct work *w, struct fs_entity *e, xmlSchemaValidCtxtPtr v,
 		return fs_err_nomem(err, "checking an entity");
 	}
 	xmlDocSetRootElement(doc, copy);
-	if ((rc = fs_dsig_content_digest(copy, e->digest, err)) != FS_OK) {
+	free(e->c14n);
+	e->c14n = NULL;
+	if ((rc = fs_dsig_content_c14n(copy, e->digest, e->want_c14n ?
+	    &e->c14n : NULL, &e->c14nlen, err)) != FS_OK) {
 		if (rc != FS_ENOTVALID)
 			goto out;
 		/* A document no consumer could verify once signed. */
@@ -904,6 +907,7 @@ out:
 	for (size_t i = 0; i < ents.n; i++) {
 		xmlFreeNode(ents.v[i].node);
 		xmlFree(ents.v[i].entity_id);
+		free(ents.v[i].c14n);
 	}
 	free(ents.v);
 	for (size_t i = 0; src != NULL && i < n; i++) {

@@ -796,9 +796,14 @@ sign_one(struct job *j, struct item *it, fs_err *err)
 	fin.now = q->now;
 	fin.valid_until = it->valid_until;
 	fin.cache_duration = q->mc->cache_duration;
-	if ((rc = fs_md_finalise(copy, &fin, err)) != FS_OK ||
-	    (rc = fs_dsig_sign_mem(j->tmpl, doc, j->signer, &buf, &len,
-	    err)) != FS_OK)
+	/* The digest from the content's c14n made in the checks. */
+	rc = fs_md_finalise(copy, &fin, err);
+	if (rc == FS_OK)
+		rc = fs_dsig_sign_mem(j->tmpl, doc, it->e->c14n,
+		    it->e->c14nlen, j->signer, &buf, &len, err);
+	free(it->e->c14n);
+	it->e->c14n = NULL;
+	if (rc != FS_OK)
 		goto out;
 	if ((rc = check_sample(j, it, buf, len, err)) != FS_OK) {
 		if (rc == FS_ENOTVALID)
@@ -870,6 +875,12 @@ fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 	for (size_t i = 0; i < q->n; i++)
 		if (q->v[i].action == SIGN_NEW || q->v[i].action == SIGN_CHANGED)
 			j.todo[j.n++] = &q->v[i];
+	/* What is not signed has no use for its canonical bytes. */
+	for (size_t i = 0; i < q->n; i++)
+		if (q->v[i].action == KEEP) {
+			free(q->v[i].e->c14n);
+			q->v[i].e->c14n = NULL;
+		}
 	{
 		char path[4300];
 

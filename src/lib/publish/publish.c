@@ -1230,6 +1230,7 @@ free_run(struct run *r)
 		xmlFreeNode(r->ents.v[i].node);
 		xmlFree(r->ents.v[i].entity_id);
 		json_decref(r->ents.v[i].disco);
+		free(r->ents.v[i].c14n);
 	}
 	free(r->ents.v);
 	for (size_t i = 0; i < r->nsrc; i++) {
@@ -1384,8 +1385,11 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	for (size_t i = 0; conf->mdq.enabled && i < r.ents.n; i++)
 		for (size_t k = 0; k < conf->mdq.sources.n; k++)
 			if (strcmp(r.ents.v[i].src->conf->name,
-			    conf->mdq.sources.v[k]) == 0)
+			    conf->mdq.sources.v[k]) == 0) {
+				/* What the MDQ tree takes from the checks. */
 				r.ents.v[i].want_disco = 1;
+				r.ents.v[i].want_c14n = 1;
+			}
 	if ((rc = fs_check_entities(rules, r.ents.v, r.ents.n, r.rep, fs_cpus(),
 	    err)) != FS_OK)
 		goto out;

@@ -43,6 +43,9 @@ struct fs_entity {
 	int have_digest;
 	int dropped;			/* an [ERROR]: in no feed */
 	int want_disco;			/* compute disco in the checks */
+	int want_c14n;			/* keep the content's c14n */
+	char *c14n;			/* the bytes digest is of, or NULL */
+	size_t c14nlen;
 	json_t *disco;			/* its discovery JSON, or NULL */
 };
 
