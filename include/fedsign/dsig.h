@@ -43,27 +43,43 @@ int fs_dsig_sign(xmlDocPtr doc, fs_signer *signer,
 /*
  * Many small documents signed with one key (MDQ): what their signatures
  * share is made once, in a template, and each document is signed into
- * bytes.  fs_dsig_sign_mem changes doc as fs_dsig_sign does and gives
- * the signed document as fs_md_save_mem would serialise it after
- * fs_dsig_sign, byte for byte; but the Signature is written as text, not
- * built in the tree and canonicalised (doc is left unsigned), and the
- * token's SignatureValue is checked with the public key before the bytes
- * are made.  A document with an ID outside ASCII NCName characters, a
- * root without children, or nodes beside the root (comments, PIs) is
- * signed by fs_dsig_sign and checked by fs_dsig_verify.
- * content, when not NULL, is what fs_dsig_content_c14n gave for doc's
- * root before its ID, cacheDuration and validUntil were set, with nothing
- * else of it changed since: the digest is made from those bytes, the
- * start tag written again with the three attributes as the root has them
- * now, instead of canonicalising the document again.  Bytes of another
- * element give a signature that does not verify.
- * The template may be shared by threads; it must not outlive signer.
+ * bytes in two steps.  fs_dsig_prepare does all that needs no token: it
+ * changes doc as fs_dsig_sign does (the old Signature goes, the root gets
+ * an ID), computes the digest, writes SignedInfo and serialises the
+ * document.  fs_dsig_finish has the token sign SignedInfo, checks the
+ * SignatureValue with the public key, and gives the signed document as
+ * fs_md_save_mem would serialise it after fs_dsig_sign, byte for byte:
+ * the Signature is written as text, not built in the tree.  A run can so
+ * prepare all its documents on every CPU first and then keep the token
+ * busy with its signatures alone.
+ *
+ * fs_dsig_prepare takes doc: the prepared document frees it, at once
+ * unless it goes the general way: a document with an ID outside ASCII
+ * NCName characters, a root without children, or nodes beside the root
+ * (comments, PIs) is signed by fs_dsig_sign and checked by fs_dsig_verify
+ * in fs_dsig_finish.  content, when not NULL, is what fs_dsig_content_c14n
+ * gave for doc's root before its ID, cacheDuration and validUntil were
+ * set, with nothing else of it changed since: the digest is made from
+ * those bytes, the start tag written again with the three attributes as
+ * the root has them now, instead of canonicalising the document again.
+ * Bytes of another element give a signature that does not verify.
+ *
+ * fs_dsig_sign_mem is both steps at once; doc stays the caller's.  The
+ * template may be shared by threads; it must not outlive signer.
  */
 struct fs_dsig_tmpl;
+struct fs_dsig_prep;
 
 int fs_dsig_tmpl_new(fs_signer *signer, const struct fs_sign_opts *opts,
     struct fs_dsig_tmpl **out, fs_err *err);
 void fs_dsig_tmpl_free(struct fs_dsig_tmpl *t);
+int fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
+    const char *content, size_t contentlen, struct fs_dsig_prep **out,
+    fs_err *err);
+int fs_dsig_finish(const struct fs_dsig_tmpl *t,
+    const struct fs_dsig_prep *p, fs_signer *signer, char **buf,
+    size_t *len, fs_err *err);
+void fs_dsig_prep_free(struct fs_dsig_prep *p);
 int fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
     const char *content, size_t contentlen, fs_signer *signer, char **buf,
     size_t *len, fs_err *err);

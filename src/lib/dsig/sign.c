@@ -451,39 +451,70 @@ signed_info(const struct fs_dsig_tmpl *t, const xmlChar *id, const char *dv,
 	return s;
 }
 
-int
-fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
-    const char *content, size_t contentlen, fs_signer *signer, char **buf,
-    size_t *len, fs_err *err)
+/* A document made ready for its signature: all but the token's part. */
+struct fs_dsig_prep {
+	xmlDocPtr doc;			/* the general way: signed by finish */
+	int own;			/* doc is the prepared document's */
+	char *csi;			/* SignedInfo, canonical */
+	char *dsi;			/* SignedInfo as in the document */
+	char *u;			/* the document without its Signature */
+	size_t ulen, at;		/* its length; where the Signature goes */
+};
+
+void
+fs_dsig_prep_free(struct fs_dsig_prep *p)
+{
+	if (p == NULL)
+		return;
+	if (p->own)
+		xmlFreeDoc(p->doc);
+	free(p->csi);
+	free(p->dsi);
+	free(p->u);
+	free(p);
+}
+
+/* fs_dsig_prepare; doc is given to the prepared document when own. */
+static int
+prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc, int own,
+    const char *content, size_t contentlen, struct fs_dsig_prep **out,
+    fs_err *err)
 {
 	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
 	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
-	const EVP_MD *smd = fs_alg_md(t->a.sig);
-	unsigned char md[EVP_MAX_MD_SIZE], h[EVP_MAX_MD_SIZE];
-	unsigned int mdlen, hlen;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	struct fs_dsig_prep *p;
 	xmlNodePtr root;
 	xmlChar *id = NULL;
-	char *dv = NULL, *svb64 = NULL, *csi = NULL, *dsi = NULL, *u = NULL;
-	char *o = NULL;
-	uint8_t *sig = NULL;
-	size_t siglen, ulen, at, olen;
+	char *dv = NULL, *u;
 	int rc, n;
 
-	*buf = NULL;
-	*len = 0;
-	if ((root = fs_md_root(doc, "input", err)) == NULL)
-		return FS_ENOTVALID;
+	*out = NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		if (own)
+			xmlFreeDoc(doc);
+		return fs_err_nomem(err, "signing");
+	}
+	p->own = own;
+	if ((root = fs_md_root(doc, "input", err)) == NULL) {
+		rc = FS_ENOTVALID;
+		goto fail;
+	}
 	drop_signatures(root);
 	if ((rc = root_id(root, &id, err)) != FS_OK)
-		return rc;
+		goto fail;
 	/* What is out of the ordinary goes the general way: no certificate,
 	 * an ID that is not plain ASCII, an empty root, or anything beside
 	 * the root (a comment, a PI, a DTD) that would come before it. */
 	if ((t->keyinfo == NULL && !t->o.no_keyinfo) || !safe_id(id) ||
 	    root->children == NULL || doc->children != root ||
 	    root->next != NULL) {
-		rc = sign_dom(t, doc, signer, buf, len, err);
-		goto out;
+		p->doc = doc;
+		doc = NULL;
+		xmlFree(id);
+		*out = p;
+		return FS_OK;
 	}
 
 	/* Enveloped: the digest covers the root, the Signature not yet in;
@@ -495,16 +526,70 @@ fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 	set.root = root;
 	if (n == 0 && (rc = fs_c14n_digest(doc, &set, &exc,
 	    fs_alg_md(t->a.digest), md, &mdlen, err)) != FS_OK)
-		goto out;
+		goto fail;
 	if ((dv = fs_b64_encode(md, mdlen, 0)) == NULL ||
-	    (csi = signed_info(t, id, dv, 1)) == NULL ||
-	    (dsi = signed_info(t, id, dv, 0)) == NULL)
+	    (p->csi = signed_info(t, id, dv, 1)) == NULL ||
+	    (p->dsi = signed_info(t, id, dv, 0)) == NULL)
 		goto oom;
-	if ((rc = fs_signer_sign(signer, smd, (const uint8_t *)csi,
-	    strlen(csi), 0, &sig, &siglen, err)) != FS_OK)
+
+	/* The document as it is; the Signature goes after the root's start
+	 * tag, where fs_dsig_sign puts it. */
+	if ((rc = fs_md_save_mem(doc, &p->u, &p->ulen, err)) != FS_OK)
+		goto fail;
+	if ((p->at = after_start_tag(p->u, p->ulen)) == 0) {
+		rc = fs_err_set(err, FS_EINTERNAL, "cannot find the document "
+		    "element in the serialised document");
+		goto fail;
+	}
+	if ((u = realloc(p->u, p->ulen + 1)) != NULL)
+		p->u = u;
+	free(dv);
+	xmlFree(id);
+	if (own)
+		xmlFreeDoc(doc);
+	*out = p;
+	return FS_OK;
+oom:
+	rc = fs_err_nomem(err, "signing");
+fail:
+	free(dv);
+	xmlFree(id);
+	if (own)
+		xmlFreeDoc(doc);
+	fs_dsig_prep_free(p);
+	return rc;
+}
+
+int
+fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
+    const char *content, size_t contentlen, struct fs_dsig_prep **out,
+    fs_err *err)
+{
+	return prepare(t, doc, 1, content, contentlen, out, err);
+}
+
+int
+fs_dsig_finish(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
+    fs_signer *signer, char **buf, size_t *len, fs_err *err)
+{
+	const EVP_MD *smd = fs_alg_md(t->a.sig);
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int hlen;
+	char *svb64 = NULL, *o = NULL;
+	uint8_t *sig = NULL;
+	size_t siglen, olen, cl;
+	int rc, n;
+
+	*buf = NULL;
+	*len = 0;
+	if (p->doc != NULL)
+		return sign_dom(t, p->doc, signer, buf, len, err);
+	cl = strlen(p->csi);
+	if ((rc = fs_signer_sign(signer, smd, (const uint8_t *)p->csi, cl, 0,
+	    &sig, &siglen, err)) != FS_OK)
 		goto out;
 	/* The token's answer, checked before anything is made of it. */
-	if (EVP_Digest(csi, strlen(csi), h, &hlen, smd, NULL) != 1) {
+	if (EVP_Digest(p->csi, cl, h, &hlen, smd, NULL) != 1) {
 		rc = fs_err_openssl(err, FS_EINTERNAL, "digest failed");
 		goto out;
 	}
@@ -519,45 +604,47 @@ fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 	}
 	if ((svb64 = fs_b64_encode(sig, siglen, 1)) == NULL)
 		goto oom;
-
-	/* The document as it is, and the Signature after the root's start
-	 * tag, where fs_dsig_sign puts it. */
-	if ((rc = fs_md_save_mem(doc, &u, &ulen, err)) != FS_OK)
-		goto out;
-	if ((at = after_start_tag(u, ulen)) == 0) {
-		rc = fs_err_set(err, FS_EINTERNAL, "cannot find the document "
-		    "element in the serialised document");
-		goto out;
-	}
-	olen = ulen + strlen(dsi) + strlen(svb64) +
+	olen = p->ulen + strlen(p->dsi) + strlen(svb64) +
 	    (t->keyinfo ? strlen(t->keyinfo) : 0) + 256;
 	if ((o = malloc(olen)) == NULL)
 		goto oom;
 	n = snprintf(o, olen, "%.*s<ds:Signature xmlns:ds=\"" FS_NS_DS "\">\n"
 	    "%s\n<ds:SignatureValue>%s</ds:SignatureValue>%s\n</ds:Signature>",
-	    (int)at, u, dsi, svb64, t->keyinfo ? t->keyinfo : "");
-	if (n < 0 || (size_t)n + (ulen - at) + 1 > olen) {
+	    (int)p->at, p->u, p->dsi, svb64, t->keyinfo ? t->keyinfo : "");
+	if (n < 0 || (size_t)n + (p->ulen - p->at) + 1 > olen) {
 		rc = fs_err_set(err, FS_EINTERNAL, "signing: the document does "
 		    "not fit");
 		goto out;
 	}
-	memcpy(o + n, u + at, ulen - at);
-	o[(size_t)n + ulen - at] = '\0';
+	memcpy(o + n, p->u + p->at, p->ulen - p->at);
+	o[(size_t)n + p->ulen - p->at] = '\0';
 	*buf = o;
-	*len = (size_t)n + ulen - at;
+	*len = (size_t)n + p->ulen - p->at;
 	o = NULL;
 	rc = FS_OK;
 	goto out;
 oom:
 	rc = fs_err_nomem(err, "signing");
 out:
-	free(dv);
 	free(svb64);
-	free(csi);
-	free(dsi);
-	free(u);
 	free(o);
 	free(sig);
-	xmlFree(id);
+	return rc;
+}
+
+int
+fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
+    const char *content, size_t contentlen, fs_signer *signer, char **buf,
+    size_t *len, fs_err *err)
+{
+	struct fs_dsig_prep *p;
+	int rc;
+
+	*buf = NULL;
+	*len = 0;
+	if ((rc = prepare(t, doc, 0, content, contentlen, &p, err)) != FS_OK)
+		return rc;
+	rc = fs_dsig_finish(t, p, signer, buf, len, err);
+	fs_dsig_prep_free(p);
 	return rc;
 }

@@ -31,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -77,6 +78,7 @@ struct item {
 	json_t *disco;			/* its discovery JSON */
 	char sha256[65];		/* of the published bytes */
 	unsigned char hash[32];		/* of new_name's bytes */
+	struct fs_dsig_prep *prep;	/* while signing */
 	char *doc;			/* the bytes signed this run */
 	size_t doclen;
 	off_t size;
@@ -97,7 +99,8 @@ struct fs_mdq {
 	json_t *prev;			/* state-dir/mdq/entities.json */
 	size_t counts[4];		/* by action */
 	size_t removed, signed_now, bounded_short;
-	double sign_seconds;
+	double sign_seconds;		/* the token's part */
+	double prep_seconds;		/* the rest, before it */
 	unsigned workers;
 	const struct fs_publish_opts *o;
 	int jfd;			/* the journal, while signing */
@@ -764,16 +767,19 @@ check_sample(struct job *j, struct item *it, const char *buf, size_t len,
 	return rc;
 }
 
+/*
+ * Everything of an entity's document but its signature: a copy of its
+ * own, its ID, validUntil and cacheDuration, the digest (from the
+ * content's c14n made in the checks), SignedInfo, the serialised bytes.
+ */
 static int
-sign_one(struct job *j, struct item *it, fs_err *err)
+prepare_one(struct job *j, struct item *it, fs_err *err)
 {
 	struct fs_mdq *q = j->q;
 	struct fs_md_final fin = { 0 };
 	xmlNodePtr copy;
 	xmlDocPtr doc;
 	xmlChar *id;
-	char *buf = NULL;
-	size_t len;
 	int rc;
 
 	it->valid_until = target(q, it->e, &it->bounded);
@@ -789,34 +795,77 @@ sign_one(struct job *j, struct item *it, fs_err *err)
 
 		hex(it->key, 32, kx);
 		snprintf(idv, sizeof(idv), "_%.40s", kx);
-		if ((rc = fs_md_set_attr(copy, "ID", idv, err)) != FS_OK)
-			goto out;
+		if ((rc = fs_md_set_attr(copy, "ID", idv, err)) != FS_OK) {
+			xmlFreeDoc(doc);
+			return rc;
+		}
 	}
 	xmlFree(id);
 	fin.now = q->now;
 	fin.valid_until = it->valid_until;
 	fin.cache_duration = q->mc->cache_duration;
-	/* The digest from the content's c14n made in the checks. */
-	rc = fs_md_finalise(copy, &fin, err);
-	if (rc == FS_OK)
-		rc = fs_dsig_sign_mem(j->tmpl, doc, it->e->c14n,
-		    it->e->c14nlen, j->signer, &buf, &len, err);
+	if ((rc = fs_md_finalise(copy, &fin, err)) != FS_OK)
+		xmlFreeDoc(doc);
+	else
+		rc = fs_dsig_prepare(j->tmpl, doc, it->e->c14n, it->e->c14nlen,
+		    &it->prep, err);
 	free(it->e->c14n);
 	it->e->c14n = NULL;
+	return rc;
+}
+
+/* The token's signature, checked, into the journal. */
+static int
+sign_one(struct job *j, struct item *it, fs_err *err)
+{
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	rc = fs_dsig_finish(j->tmpl, it->prep, j->signer, &buf, &len, err);
+	fs_dsig_prep_free(it->prep);
+	it->prep = NULL;
 	if (rc != FS_OK)
-		goto out;
+		return rc;
 	if ((rc = check_sample(j, it, buf, len, err)) != FS_OK) {
 		if (rc == FS_ENOTVALID)
 			fs_err_append(err, "the signed document of %s does not "
 			    "verify", it->e->entity_id);
-		goto out;
+		free(buf);
+		return rc;
 	}
-	if ((rc = journal_add(q, it, buf, len, err)) == FS_OK)
-		buf = NULL;	/* kept for the tree */
-out:
-	free(buf);
-	xmlFreeDoc(doc);
-	return rc;
+	if ((rc = journal_add(j->q, it, buf, len, err)) != FS_OK)
+		free(buf);
+	return rc;	/* buf kept for the tree */
+}
+
+static void
+job_fail(struct job *j, int rc, const fs_err *err)
+{
+	pthread_mutex_lock(&j->lock);
+	if (j->rc == FS_OK) {
+		j->rc = rc;
+		j->err = *err;
+	}
+	pthread_mutex_unlock(&j->lock);
+	__atomic_store_n(&j->next, j->n, __ATOMIC_RELAXED);
+}
+
+static void *
+prepare_worker(void *arg)
+{
+	struct job *j = arg;
+	size_t i;
+	fs_err err;
+	int rc;
+
+	fs_md_init(NULL);
+	while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n)
+		if ((rc = prepare_one(j, j->todo[i], &err)) != FS_OK) {
+			job_fail(j, rc, &err);
+			break;
+		}
+	return NULL;
 }
 
 static void *
@@ -825,38 +874,70 @@ sign_worker(void *arg)
 	struct job *j = arg;
 	size_t i;
 	fs_err err;
-	int rc = FS_OK;
+	int rc;
 
 	fs_md_init(NULL);
 	while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n) {
-		if ((rc = sign_one(j, j->todo[i], &err)) != FS_OK)
+		if ((rc = sign_one(j, j->todo[i], &err)) != FS_OK) {
+			job_fail(j, rc, &err);
 			break;
+		}
 		i = __atomic_add_fetch(&j->done, 1, __ATOMIC_RELAXED);
 		if (j->q->o->progress != NULL)
 			j->q->o->progress(j->q->o->progress_ctx, "entities", i,
 			    j->n);
 	}
-	if (rc != FS_OK) {
-		pthread_mutex_lock(&j->lock);
-		if (j->rc == FS_OK) {
-			j->rc = rc;
-			j->err = err;
-		}
-		pthread_mutex_unlock(&j->lock);
-		__atomic_store_n(&j->next, j->n, __ATOMIC_RELAXED);
-	}
 	return NULL;
 }
 
+/* fn on up to want threads, this one among them: how many ran. */
+static unsigned
+run_workers(unsigned want, void *(*fn)(void *), struct job *j)
+{
+	pthread_t th[FS_TOKEN_MAX_SESSIONS];
+	unsigned started = 0;
+
+	for (unsigned i = 1; i < want && i < FS_TOKEN_MAX_SESSIONS; i++) {
+		if (pthread_create(&th[i], NULL, fn, j) != 0)
+			break;
+		started++;
+	}
+	fn(j);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	return started + 1;
+}
+
+/* Threads for n documents: want, or every CPU when 0, within limit. */
+static unsigned
+threads_for(unsigned want, unsigned limit, size_t n)
+{
+	if (want == 0)
+		want = fs_cpus();
+	if (want > limit)
+		want = limit;
+	if (want > FS_TOKEN_MAX_SESSIONS)
+		want = FS_TOKEN_MAX_SESSIONS;
+	if (want > n)
+		want = (unsigned)n;
+	return want < 1 ? 1 : want;
+}
+
+/*
+ * Two steps: every document is prepared first, on every CPU, with no
+ * token and no journal; then the token's sessions sign them, and all
+ * else they do for each is check the signature and journal it.  A
+ * SoftHSM2 token signs on the same CPUs, and so signs at close to its
+ * own rate; a hardware token never waits for the canonicaliser.
+ */
 int
 fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 {
 	struct job j = { q, signer, NULL, fs_signer_pubkey(signer), NULL, 0,
 	    0, 0, 0, PTHREAD_MUTEX_INITIALIZER, FS_OK, { 0 } };
 	struct fs_sign_opts so;
-	pthread_t th[FS_TOKEN_MAX_SESSIONS];
-	unsigned want, started = 0;
 	struct timespec t0;
+	char path[4300];
 	int rc;
 
 	fs_publish_sign_opts(q->conf, &so);
@@ -881,41 +962,33 @@ fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 			free(q->v[i].e->c14n);
 			q->v[i].e->c14n = NULL;
 		}
-	{
-		char path[4300];
 
-		snprintf(path, sizeof(path), "%s/journal", q->dir);
-		if ((q->jfd = open(path, O_WRONLY | O_APPEND | O_CREAT |
-		    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
-			free(j.todo);
-			fs_dsig_tmpl_free(j.tmpl);
-			return fs_err_set(err, FS_EIO, "cannot open '%s': %s",
-			    path, strerror(errno));
-		}
-	}
-	want = q->mc->sign_workers ? q->mc->sign_workers : fs_cpus();
-	if (want > fs_signer_parallel(signer))
-		want = fs_signer_parallel(signer);
-	if (want > FS_TOKEN_MAX_SESSIONS)
-		want = FS_TOKEN_MAX_SESSIONS;
-	if (want > j.n)
-		want = j.n > 0 ? (unsigned)j.n : 1;
-	if (want < 1)
-		want = 1;
-	q->workers = want;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (unsigned i = 1; i < want; i++) {
-		if (pthread_create(&th[i], NULL, sign_worker, &j) != 0)
-			break;
-		started++;
+	(void)run_workers(threads_for(0, UINT_MAX, j.n), prepare_worker, &j);
+	q->prep_seconds = fs_elapsed(&t0);
+	if (j.rc != FS_OK)
+		goto out;
+
+	snprintf(path, sizeof(path), "%s/journal", q->dir);
+	if ((q->jfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1) {
+		j.rc = fs_err_set(&j.err, FS_EIO, "cannot open '%s': %s", path,
+		    strerror(errno));
+		goto out;
 	}
-	sign_worker(&j);
-	for (unsigned i = 1; i <= started; i++)
-		pthread_join(th[i], NULL);
+	j.next = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	q->workers = run_workers(threads_for(q->mc->sign_workers,
+	    fs_signer_parallel(signer), j.n), sign_worker, &j);
 	q->sign_seconds = fs_elapsed(&t0);
 	q->signed_now = j.done;
 	close(q->jfd);
 	q->jfd = -1;
+out:
+	for (size_t i = 0; i < j.n; i++) {
+		fs_dsig_prep_free(j.todo[i]->prep);
+		j.todo[i]->prep = NULL;
+	}
 	pthread_mutex_destroy(&j.lock);
 	free(j.todo);
 	fs_dsig_tmpl_free(j.tmpl);
@@ -1531,6 +1604,8 @@ fs_mdq_report(const struct fs_mdq *q, json_t *rep)
 	if (o == NULL)
 		return;
 	if (q->signed_now > 0) {
+		json_object_set_new(o, "preparingSeconds",
+		    json_real(q->prep_seconds));
 		json_object_set_new(o, "signingSeconds",
 		    json_real(q->sign_seconds));
 		json_object_set_new(o, "signaturesPerSecond", json_real(
