@@ -34,8 +34,10 @@ static struct {
 	struct call calls[SLOTS];
 	int started;
 	unsigned timeout;
+	int asleep;			/* the watchdog waits for a call */
+	struct timespec until;		/* else the deadline it waits for */
 } wd = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { { 0 } },
-    0, 0 };
+    0, 0, 1, { 0, 0 } };
 
 static void
 expire(const struct call *c)
@@ -77,14 +79,16 @@ watch(void *arg)
 			    before(&wd.calls[i].deadline, &first->deadline)))
 				first = &wd.calls[i];
 		if (first == NULL) {
+			wd.asleep = 1;
 			pthread_cond_wait(&wd.changed, &wd.lock);
 			continue;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (!before(&now, &first->deadline))
 			expire(first);
-		(void)pthread_cond_timedwait(&wd.changed, &wd.lock,
-		    &first->deadline);
+		wd.asleep = 0;
+		wd.until = first->deadline;
+		(void)pthread_cond_timedwait(&wd.changed, &wd.lock, &wd.until);
 	}
 	return NULL;
 }
@@ -148,7 +152,11 @@ fs_cli_call_begin(void *ctx, const char *name)
 			c->secs *= 10;
 		clock_gettime(CLOCK_MONOTONIC, &c->deadline);
 		c->deadline.tv_sec += c->secs;
-		pthread_cond_signal(&wd.changed);
+		/* Woken only when it must wake sooner: not for each of a
+		 * run's thousands of C_Sign calls, which all end later than
+		 * the one it waits for. */
+		if (wd.asleep || before(&c->deadline, &wd.until))
+			pthread_cond_signal(&wd.changed);
 	}
 	pthread_mutex_unlock(&wd.lock);
 	return c;
