@@ -384,7 +384,11 @@ fs_dsig_content_c14n(xmlNodePtr entity, unsigned char out[32], char **bytes,
 		if (rc != FS_OK) {
 			free(*bytes);
 			*bytes = NULL;
-		} else {
+		} else if (*bytes != NULL) {
+			char *fit = realloc(*bytes, s.used + 1);
+
+			if (fit != NULL)
+				*bytes = fit;
 			*len = s.used;
 		}
 	}

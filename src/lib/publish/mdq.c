@@ -563,6 +563,18 @@ fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
 		goto fail;
 	if ((rc = count_removed(q, err)) != FS_OK)
 		goto fail;
+	/* The checks' canonical bytes stay only for what is to be signed
+	 * (what is signed after all, for a new key, is canonicalised). */
+	for (size_t i = 0; i < n; i++)
+		if (ents[i].dropped || !in_sources(q->mc, &ents[i])) {
+			free(ents[i].c14n);
+			ents[i].c14n = NULL;
+		}
+	for (size_t i = 0; i < q->n; i++)
+		if (q->v[i].action == KEEP) {
+			free(q->v[i].e->c14n);
+			q->v[i].e->c14n = NULL;
+		}
 	*out = q;
 	return FS_OK;
 fail:
@@ -956,12 +968,6 @@ fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 	for (size_t i = 0; i < q->n; i++)
 		if (q->v[i].action == SIGN_NEW || q->v[i].action == SIGN_CHANGED)
 			j.todo[j.n++] = &q->v[i];
-	/* What is not signed has no use for its canonical bytes. */
-	for (size_t i = 0; i < q->n; i++)
-		if (q->v[i].action == KEEP) {
-			free(q->v[i].e->c14n);
-			q->v[i].e->c14n = NULL;
-		}
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	(void)run_workers(threads_for(0, UINT_MAX, j.n), prepare_worker, &j);
