@@ -459,6 +459,8 @@ struct fs_dsig_prep {
 	char *dsi;			/* SignedInfo as in the document */
 	char *u;			/* the document without its Signature */
 	size_t ulen, at;		/* its length; where the Signature goes */
+	unsigned char md[EVP_MAX_MD_SIZE];	/* the Reference's digest */
+	unsigned int mdlen;
 };
 
 void
@@ -482,8 +484,6 @@ prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc, int own,
 {
 	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
 	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen;
 	struct fs_dsig_prep *p;
 	xmlNodePtr root;
 	xmlChar *id = NULL;
@@ -520,14 +520,14 @@ prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc, int own,
 	/* Enveloped: the digest covers the root, the Signature not yet in;
 	 * from the content's canonical bytes when they came. */
 	n = content != NULL ? fs_c14n_refinalise(content, contentlen, root,
-	    fs_alg_md(t->a.digest), md, &mdlen) : 0;
+	    fs_alg_md(t->a.digest), p->md, &p->mdlen) : 0;
 	if (n == -1)
 		goto oom;
 	set.root = root;
 	if (n == 0 && (rc = fs_c14n_digest(doc, &set, &exc,
-	    fs_alg_md(t->a.digest), md, &mdlen, err)) != FS_OK)
+	    fs_alg_md(t->a.digest), p->md, &p->mdlen, err)) != FS_OK)
 		goto fail;
-	if ((dv = fs_b64_encode(md, mdlen, 0)) == NULL ||
+	if ((dv = fs_b64_encode(p->md, p->mdlen, 0)) == NULL ||
 	    (p->csi = signed_info(t, id, dv, 1)) == NULL ||
 	    (p->dsi = signed_info(t, id, dv, 0)) == NULL)
 		goto oom;
@@ -566,6 +566,33 @@ fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
     fs_err *err)
 {
 	return prepare(t, doc, 1, content, contentlen, out, err);
+}
+
+int
+fs_dsig_prep_check(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
+    const char *name, fs_err *err)
+{
+	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
+	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	xmlDocPtr doc;
+	int rc;
+
+	if (p->doc != NULL)
+		return FS_OK;	/* fs_dsig_finish verifies it in full */
+	if ((rc = fs_md_parse_mem(p->u, p->ulen, name, NULL, &doc, err)) !=
+	    FS_OK)
+		return rc;
+	set.root = xmlDocGetRootElement(doc);
+	rc = fs_c14n_digest(doc, &set, &exc, fs_alg_md(t->a.digest), md,
+	    &mdlen, err);
+	xmlFreeDoc(doc);
+	if (rc == FS_OK && (mdlen != p->mdlen || memcmp(md, p->md, mdlen) != 0))
+		rc = fs_err_set(err, FS_EINTERNAL, "%s: the prepared document "
+		    "does not have the digest made for it (a fault of "
+		    "fedsign): nothing was signed", name);
+	return rc;
 }
 
 int

@@ -630,7 +630,8 @@ struct job {
 	size_t n;
 	size_t next;			/* atomic */
 	size_t done;			/* atomic */
-	size_t verified;		/* atomic: documents checked */
+	size_t verified;		/* atomic: signed documents checked */
+	size_t prechecked;		/* atomic: prepared ones */
 	pthread_mutex_t lock;
 	int rc;
 	fs_err err;
@@ -751,23 +752,36 @@ replay_journal(struct fs_mdq *q, fs_err *err)
 }
 
 /*
- * The published bytes, parsed again and checked in full by the strict
- * verifier (the content canonicalised again for its digest): the first
- * documents of a run, and one in 32 after them.  Every other document's
- * SignatureValue is checked with the public key as it is made
- * (fs_dsig_sign_mem); its digest and text come from the same code as
- * the sampled ones'.
+ * Checks of our own work, which nothing else would catch: before the
+ * token signs, the prepared bytes of the first 16 documents of a run and
+ * of one in 32 after them are parsed again and canonicalised anew, and
+ * their digest must be the one made from the checks' canonical bytes;
+ * after it has signed, the first 16 documents are parsed again from the
+ * bytes to be published and verified in full.  Every SignatureValue is
+ * checked with the public key as it is made (fs_dsig_finish).
  */
+#define CHECK_FIRST 16
+#define CHECK_ONE_IN 32
+
 static int
-check_sample(struct job *j, struct item *it, const char *buf, size_t len,
+check_prepared(struct job *j, struct item *it, fs_err *err)
+{
+	if (__atomic_fetch_add(&j->prechecked, 1, __ATOMIC_RELAXED) >=
+	    CHECK_FIRST && it->key[31] % CHECK_ONE_IN != 0)
+		return FS_OK;
+	return fs_dsig_prep_check(j->tmpl, it->prep, it->file, err);
+}
+
+static int
+check_signed(struct job *j, struct item *it, const char *buf, size_t len,
     fs_err *err)
 {
 	struct fs_verify_opts vo = { 0 };
 	xmlDocPtr doc;
 	int rc;
 
-	if (__atomic_fetch_add(&j->verified, 1, __ATOMIC_RELAXED) >= 16 &&
-	    (it->key[31] & 31) != 0)
+	if (__atomic_fetch_add(&j->verified, 1, __ATOMIC_RELAXED) >=
+	    CHECK_FIRST)
 		return FS_OK;
 	if ((rc = fs_md_parse_mem(buf, len, it->file, NULL, &doc, err)) !=
 	    FS_OK)
@@ -823,6 +837,8 @@ prepare_one(struct job *j, struct item *it, fs_err *err)
 		    &it->prep, err);
 	free(it->e->c14n);
 	it->e->c14n = NULL;
+	if (rc == FS_OK && (rc = check_prepared(j, it, err)) != FS_OK)
+		fs_err_append(err, "entity %s", it->e->entity_id);
 	return rc;
 }
 
@@ -839,7 +855,7 @@ sign_one(struct job *j, struct item *it, fs_err *err)
 	it->prep = NULL;
 	if (rc != FS_OK)
 		return rc;
-	if ((rc = check_sample(j, it, buf, len, err)) != FS_OK) {
+	if ((rc = check_signed(j, it, buf, len, err)) != FS_OK) {
 		if (rc == FS_ENOTVALID)
 			fs_err_append(err, "the signed document of %s does not "
 			    "verify", it->e->entity_id);
@@ -946,7 +962,7 @@ int
 fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 {
 	struct job j = { q, signer, NULL, fs_signer_pubkey(signer), NULL, 0,
-	    0, 0, 0, PTHREAD_MUTEX_INITIALIZER, FS_OK, { 0 } };
+	    0, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER, FS_OK, { 0 } };
 	struct fs_sign_opts so;
 	struct timespec t0;
 	char path[4300];
