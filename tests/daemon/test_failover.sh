@@ -37,7 +37,14 @@ metric() {
 }
 logins() { grep -c '^C_Login$' "$COUNT" 2>/dev/null || echo 0; }
 # stopped: SIGTERM; fedsignd must exit 0 (a sanitizer's finding would not).
-stopped() { stop; local rc=$?; check "SIGTERM: fedsignd exits 0 (exit $rc)" test "$rc" = 0; }
+# When it does not, the end of its messages (the sanitizer's report) goes
+# into the test's output.
+stopped() {
+	stop
+	local rc=$?
+	check "SIGTERM: fedsignd exits 0 (exit $rc)" test "$rc" = 0
+	[ "$rc" = 0 ] || tail -n 80 "$TMP/daemon.log" | sed 's/^/# daemon: /'
+}
 # field NAME LINE: the number after NAME in fedsignd-load's line.
 field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$2"; }
 
