@@ -696,7 +696,7 @@ check_one(struct work *w, struct fs_entity *e, xmlSchemaValidCtxtPtr v,
 	xmlDocSetRootElement(doc, copy);
 	free(e->c14n);
 	e->c14n = NULL;
-	if ((rc = fs_dsig_content_c14n(copy, e->digest, e->want_c14n ?
+	if ((rc = fs_dsig_content_c14n(copy, e->digest, e->mdq != NULL ?
 	    &e->c14n : NULL, &e->c14nlen, err)) != FS_OK) {
 		if (rc != FS_ENOTVALID)
 			goto out;
@@ -705,6 +705,11 @@ check_one(struct work *w, struct fs_entity *e, xmlSchemaValidCtxtPtr v,
 		finding(&s, FS_LEVEL_ERROR, e->line, err->msg);
 	} else {
 		e->have_digest = 1;
+		/* Kept only for a document the MDQ plan may sign. */
+		if (e->c14n != NULL && !fs_mdq_keeps_c14n(e->mdq, e)) {
+			free(e->c14n);
+			e->c14n = NULL;
+		}
 	}
 	if (v != NULL) {
 		s.rule = "schema";

@@ -261,7 +261,7 @@ load_cache(struct fs_mdq *q, fs_err *err)
 }
 
 static struct cached *
-find_cached(struct fs_mdq *q, const unsigned char key[32])
+find_cached(const struct fs_mdq *q, const unsigned char key[32])
 {
 	size_t lo = 0, hi = q->cn;
 
@@ -517,9 +517,8 @@ read_signer(struct fs_mdq *q)
 }
 
 int
-fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
-    struct fs_entity *ents, size_t n, time_t now, fs_report *rep,
-    struct fs_mdq **out, fs_err *err)
+fs_mdq_open(const struct fs_conf *conf, const struct fs_publish_opts *o,
+    time_t now, fs_report *rep, struct fs_mdq **out, fs_err *err)
 {
 	struct fs_mdq *q;
 	char path[4300];
@@ -541,14 +540,41 @@ fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	    q->dir)) != FS_OK ||
 	    (rc = fs_mkdirs(q->dir, 0700, err)) != FS_OK ||
 	    (rc = replay_journal(q, err)) != FS_OK ||
-	    (rc = load_cache(q, err)) != FS_OK)
-		goto fail;
+	    (rc = load_cache(q, err)) != FS_OK) {
+		fs_mdq_free(q);
+		return rc;
+	}
 	snprintf(path, sizeof(path), "%s/entities.json", q->dir);
 	q->prev = json_load_file(path, 0, NULL);
-	if ((q->v = calloc(n + 1, sizeof(*q->v))) == NULL) {
-		rc = fs_err_nomem(err, "planning MDQ");
-		goto fail;
-	}
+	read_signer(q);
+	*out = q;
+	return FS_OK;
+}
+
+int
+fs_mdq_keeps_c14n(const struct fs_mdq *q, const struct fs_entity *e)
+{
+	time_t w = (time_t)q->mc->resign_window;
+	time_t iv = (time_t)q->mc->run_interval;
+	unsigned char key[32];
+	const struct cached *c;
+
+	if (!in_sources(q->mc, e))
+		return 0;
+	cache_key(q, e, key);
+	/* No document of its own, or one the plan may renew or drop
+	 * (match, plan_renewals). */
+	c = find_cached(q, key);
+	return c == NULL || c->valid_until - q->now <= (w > iv ? w : iv);
+}
+
+int
+fs_mdq_plan(struct fs_mdq *q, struct fs_entity *ents, size_t n, fs_err *err)
+{
+	int rc;
+
+	if ((q->v = calloc(n + 1, sizeof(*q->v))) == NULL)
+		return fs_err_nomem(err, "planning MDQ");
 	for (size_t i = 0; i < n; i++) {
 		struct fs_entity *e = &ents[i];
 
@@ -558,11 +584,10 @@ fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
 		sha1_file(e->entity_id, q->v[q->n].file);
 		q->n++;
 	}
-	read_signer(q);
 	if ((rc = match(q, err)) != FS_OK)
-		goto fail;
+		return rc;
 	if ((rc = count_removed(q, err)) != FS_OK)
-		goto fail;
+		return rc;
 	/* The checks' canonical bytes stay only for what is to be signed
 	 * (what is signed after all, for a new key, is canonicalised). */
 	for (size_t i = 0; i < n; i++)
@@ -575,11 +600,7 @@ fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
 			free(q->v[i].e->c14n);
 			q->v[i].e->c14n = NULL;
 		}
-	*out = q;
 	return FS_OK;
-fail:
-	fs_mdq_free(q);
-	return rc;
 }
 
 size_t
@@ -1613,7 +1634,12 @@ fs_mdq_next_renewal(const struct fs_mdq *q)
 void
 fs_mdq_report(const struct fs_mdq *q, json_t *rep)
 {
-	json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	json_t *o;
+	time_t next;
+
+	if (q->v == NULL)
+		return;		/* the run stopped before the plan */
+	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "entities", (json_int_t)q->n,
 	    "new", (json_int_t)q->counts[SIGN_NEW],
 	    "changed", (json_int_t)q->counts[SIGN_CHANGED],
@@ -1621,10 +1647,9 @@ fs_mdq_report(const struct fs_mdq *q, json_t *rep)
 	    "renewed", (json_int_t)q->counts[RENEW],
 	    "removed", (json_int_t)q->removed,
 	    "signatures", (json_int_t)q->signed_now);
-	time_t next = fs_mdq_next_renewal(q);
-
 	if (o == NULL)
 		return;
+	next = fs_mdq_next_renewal(q);
 	if (q->signed_now > 0) {
 		json_object_set_new(o, "preparingSeconds",
 		    json_real(q->prep_seconds));

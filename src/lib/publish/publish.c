@@ -1381,6 +1381,10 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	for (size_t i = 0; i < r.ents.n; i++)
 		(void)xmlSearchNs(r.ents.v[i].home, r.ents.v[i].node,
 		    BAD_CAST "xml");
+	/* The MDQ signing cache, which the checks ask what to keep. */
+	if (conf->mdq.enabled && (rc = fs_mdq_open(conf, o, r.now, r.rep,
+	    &r.mdq, err)) != FS_OK)
+		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (size_t i = 0; conf->mdq.enabled && i < r.ents.n; i++)
 		for (size_t k = 0; k < conf->mdq.sources.n; k++)
@@ -1388,7 +1392,7 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 			    conf->mdq.sources.v[k]) == 0) {
 				/* What the MDQ tree takes from the checks. */
 				r.ents.v[i].want_disco = 1;
-				r.ents.v[i].want_c14n = 1;
+				r.ents.v[i].mdq = r.mdq;
 			}
 	if ((rc = fs_check_entities(rules, r.ents.v, r.ents.n, r.rep, fs_cpus(),
 	    err)) != FS_OK)
@@ -1407,11 +1411,9 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	}
 
 	/* Per-entity documents: what to sign. */
-	if (conf->mdq.enabled) {
-		if ((rc = fs_mdq_plan(conf, o, r.ents.v, r.ents.n, r.now, r.rep,
-		    &r.mdq, err)) != FS_OK)
-			goto out;
-	}
+	if (r.mdq != NULL && (rc = fs_mdq_plan(r.mdq, r.ents.v, r.ents.n,
+	    err)) != FS_OK)
+		goto out;
 
 	/* Feeds, into a release folder. */
 	if (!o->dry_run && (rc = fs_release_start(&r.rel, conf->publish_dir,

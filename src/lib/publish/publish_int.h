@@ -43,7 +43,8 @@ struct fs_entity {
 	int have_digest;
 	int dropped;			/* an [ERROR]: in no feed */
 	int want_disco;			/* compute disco in the checks */
-	int want_c14n;			/* keep the content's c14n */
+	const struct fs_mdq *mdq;	/* its plan: the checks keep c14n
+					   when fs_mdq_keeps_c14n */
 	char *c14n;			/* the bytes digest is of, or NULL */
 	size_t c14nlen;
 	json_t *disco;			/* its discovery JSON, or NULL */
@@ -172,13 +173,26 @@ void fs_publish_sign_opts(const struct fs_conf *conf, struct fs_sign_opts *so);
 struct fs_mdq;
 
 /*
+ * The signing cache in state-dir/mdq, before the checks: what a killed
+ * run journaled is made into cache files, and the cache is read.
+ */
+int fs_mdq_open(const struct fs_conf *conf, const struct fs_publish_opts *o,
+    time_t now, fs_report *rep, struct fs_mdq **out, fs_err *err);
+
+/*
+ * Whether the checks should keep e's canonical bytes (its digest just
+ * made): e is from an mdq: source and has no document in the cache, or
+ * one the plan may renew.  Safe from several threads.
+ */
+int fs_mdq_keeps_c14n(const struct fs_mdq *q, const struct fs_entity *e);
+
+/*
  * Which of entities [0, n) get documents of their own (not dropped, from
  * mdq: sources) and which of those must be signed this run: the plan,
- * from the signing cache in state-dir/mdq.
+ * from the cache.
  */
-int fs_mdq_plan(const struct fs_conf *conf, const struct fs_publish_opts *o,
-    struct fs_entity *ents, size_t n, time_t now, fs_report *rep,
-    struct fs_mdq **out, fs_err *err);
+int fs_mdq_plan(struct fs_mdq *q, struct fs_entity *ents, size_t n,
+    fs_err *err);
 
 /* How many documents the plan signs. */
 size_t fs_mdq_to_sign(const struct fs_mdq *q);
