@@ -18,6 +18,8 @@
 
 #include "fedsign/md.h"
 
+const struct fs_c14n fs_c14n_exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
+
 /* The canonicaliser's first error names the cause; the rest unwind. */
 struct errs {
 	int first;

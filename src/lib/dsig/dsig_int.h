@@ -32,6 +32,9 @@ struct fs_c14n {
 	xmlChar **prefixes;	/* exclusive c14n InclusiveNamespaces, or NULL */
 };
 
+/* Exclusive c14n without comments, the one fedsign signs with. */
+extern const struct fs_c14n fs_c14n_exc;
+
 /*
  * Canonicalise set of doc and hash it with md into out (*outlen bytes),
  * streamed: the canonical form is never held in memory.

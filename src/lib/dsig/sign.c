@@ -203,7 +203,6 @@ int
 fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
     fs_err *err)
 {
-	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
 	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
@@ -241,7 +240,7 @@ fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
 
 	/* Enveloped: the digest covers the root without the Signature. */
 	set.root = root;
-	if ((rc = fs_c14n_digest(doc, &set, &exc, fs_alg_md(a.digest), md,
+	if ((rc = fs_c14n_digest(doc, &set, &fs_c14n_exc, fs_alg_md(a.digest), md,
 	    &mdlen, err)) != FS_OK)
 		goto out;
 	if ((dv = fs_b64_encode(md, mdlen, 0)) == NULL)
@@ -253,7 +252,7 @@ fs_dsig_sign(xmlDocPtr doc, fs_signer *signer, const struct fs_sign_opts *o,
 	/* SignedInfo's exclusive c14n is the same in the scratch document. */
 	sig = xmlDocGetRootElement(scratch);
 	set.root = fs_md_first_element(sig);
-	if ((rc = fs_c14n_buffer(scratch, &set, &exc, &sibuf, err)) != FS_OK)
+	if ((rc = fs_c14n_buffer(scratch, &set, &fs_c14n_exc, &sibuf, err)) != FS_OK)
 		goto out;
 	if ((rc = fs_signer_sign(signer, fs_alg_md(a.sig),
 	    xmlBufferContent(sibuf), (size_t)xmlBufferLength(sibuf), 0,
@@ -482,7 +481,6 @@ prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc, int own,
     const char *content, size_t contentlen, struct fs_dsig_prep **out,
     fs_err *err)
 {
-	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
 	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
 	struct fs_dsig_prep *p;
 	xmlNodePtr root;
@@ -511,7 +509,6 @@ prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc, int own,
 	    root->children == NULL || doc->children != root ||
 	    root->next != NULL) {
 		p->doc = doc;
-		doc = NULL;
 		xmlFree(id);
 		*out = p;
 		return FS_OK;
@@ -524,7 +521,7 @@ prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc, int own,
 	if (n == -1)
 		goto oom;
 	set.root = root;
-	if (n == 0 && (rc = fs_c14n_digest(doc, &set, &exc,
+	if (n == 0 && (rc = fs_c14n_digest(doc, &set, &fs_c14n_exc,
 	    fs_alg_md(t->a.digest), p->md, &p->mdlen, err)) != FS_OK)
 		goto fail;
 	if ((dv = fs_b64_encode(p->md, p->mdlen, 0)) == NULL ||
@@ -572,7 +569,6 @@ int
 fs_dsig_prep_check(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
     const char *name, fs_err *err)
 {
-	static const struct fs_c14n exc = { XML_C14N_EXCLUSIVE_1_0, 0, NULL };
 	struct fs_c14n_set set = { NULL, NULL, NULL, 0, NULL, 0 };
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
@@ -585,7 +581,7 @@ fs_dsig_prep_check(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
 	    FS_OK)
 		return rc;
 	set.root = xmlDocGetRootElement(doc);
-	rc = fs_c14n_digest(doc, &set, &exc, fs_alg_md(t->a.digest), md,
+	rc = fs_c14n_digest(doc, &set, &fs_c14n_exc, fs_alg_md(t->a.digest), md,
 	    &mdlen, err);
 	xmlFreeDoc(doc);
 	if (rc == FS_OK && (mdlen != p->mdlen || memcmp(md, p->md, mdlen) != 0))

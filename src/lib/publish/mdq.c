@@ -589,9 +589,10 @@ fs_mdq_plan(struct fs_mdq *q, struct fs_entity *ents, size_t n, fs_err *err)
 	if ((rc = count_removed(q, err)) != FS_OK)
 		return rc;
 	/* The checks' canonical bytes stay only for what is to be signed
-	 * (what is signed after all, for a new key, is canonicalised). */
+	 * (what is signed after all, for a new key, is canonicalised):
+	 * fs_mdq_keeps_c14n kept none outside the sources. */
 	for (size_t i = 0; i < n; i++)
-		if (ents[i].dropped || !in_sources(q->mc, &ents[i])) {
+		if (ents[i].dropped) {
 			free(ents[i].c14n);
 			ents[i].c14n = NULL;
 		}
