@@ -784,24 +784,11 @@ fs_check_entities(struct fs_rules *rules, struct fs_entity *ents, size_t n,
 {
 	struct work w = { rules, ents, n, 0, rep, PTHREAD_MUTEX_INITIALIZER,
 	    FS_OK, { 0 } };
-	pthread_t th[16];
-	unsigned started = 0;
 
 	init();
-	if (threads < 1)
-		threads = 1;
-	if (threads > 16)
-		threads = 16;
 	if (threads > n)
 		threads = n > 0 ? (unsigned)n : 1;
-	for (unsigned i = 1; i < threads; i++) {
-		if (pthread_create(&th[i], NULL, worker, &w) != 0)
-			break;
-		started++;
-	}
-	worker(&w);
-	for (unsigned i = 1; i <= started; i++)
-		pthread_join(th[i], NULL);
+	(void)fs_run_threads(threads, worker, &w);
 	pthread_mutex_destroy(&w.lock);
 	if (w.rc != FS_OK && err != NULL)
 		*err = w.err;
@@ -816,6 +803,23 @@ fs_cpus(void)
 	if (sched_getaffinity(0, sizeof(set), &set) != 0)
 		return 1;
 	return (unsigned)CPU_COUNT(&set);
+}
+
+unsigned
+fs_run_threads(unsigned n, void *(*fn)(void *), void *arg)
+{
+	pthread_t th[FS_MAX_THREADS];
+	unsigned started = 0;
+
+	for (unsigned i = 1; i < n && i < FS_MAX_THREADS; i++) {
+		if (pthread_create(&th[i], NULL, fn, arg) != 0)
+			break;
+		started++;
+	}
+	fn(arg);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	return started + 1;
 }
 
 /* --- fedsign check ------------------------------------------------------ */

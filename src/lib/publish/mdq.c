@@ -940,24 +940,6 @@ sign_worker(void *arg)
 	return NULL;
 }
 
-/* fn on up to want threads, this one among them: how many ran. */
-static unsigned
-run_workers(unsigned want, void *(*fn)(void *), struct job *j)
-{
-	pthread_t th[FS_TOKEN_MAX_SESSIONS];
-	unsigned started = 0;
-
-	for (unsigned i = 1; i < want && i < FS_TOKEN_MAX_SESSIONS; i++) {
-		if (pthread_create(&th[i], NULL, fn, j) != 0)
-			break;
-		started++;
-	}
-	fn(j);
-	for (unsigned i = 1; i <= started; i++)
-		pthread_join(th[i], NULL);
-	return started + 1;
-}
-
 /* Threads for n documents: want, or every CPU when 0, within limit. */
 static unsigned
 threads_for(unsigned want, unsigned limit, size_t n)
@@ -1008,7 +990,8 @@ fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 			j.todo[j.n++] = &q->v[i];
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	(void)run_workers(threads_for(0, UINT_MAX, j.n), prepare_worker, &j);
+	(void)fs_run_threads(threads_for(0, UINT_MAX, j.n), prepare_worker,
+	    &j);
 	q->prep_seconds = fs_elapsed(&t0);
 	if (j.rc != FS_OK)
 		goto out;
@@ -1022,7 +1005,7 @@ fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 	}
 	j.next = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	q->workers = run_workers(threads_for(q->mc->sign_workers,
+	q->workers = fs_run_threads(threads_for(q->mc->sign_workers,
 	    fs_signer_parallel(signer), j.n), sign_worker, &j);
 	q->sign_seconds = fs_elapsed(&t0);
 	q->signed_now = j.done;

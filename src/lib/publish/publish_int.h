@@ -93,6 +93,14 @@ void fs_report_sort(fs_report *r);
 /* The CPUs this process may run on. */
 unsigned fs_cpus(void);
 
+/*
+ * fn(arg) on n threads at once, this one among them, at most
+ * FS_MAX_THREADS; fewer when a thread cannot be started.  Returns when all
+ * have: how many ran.
+ */
+#define FS_MAX_THREADS 16
+unsigned fs_run_threads(unsigned n, void *(*fn)(void *), void *arg);
+
 /* Seconds since t0 (CLOCK_MONOTONIC), for the timings. */
 double fs_elapsed(const struct timespec *t0);
 
