@@ -64,8 +64,7 @@ int fs_dsig_sign(xmlDocPtr doc, fs_signer *signer,
  * the root has them now, instead of canonicalising the document again.
  * Bytes of another element give a signature that does not verify.
  *
- * fs_dsig_sign_mem is both steps at once; doc stays the caller's.  The
- * template may be shared by threads; it must not outlive signer.
+ * The template may be shared by threads; it must not outlive signer.
  */
 struct fs_dsig_tmpl;
 struct fs_dsig_prep;
@@ -88,9 +87,6 @@ void fs_dsig_prep_free(struct fs_dsig_prep *p);
  */
 int fs_dsig_prep_check(const struct fs_dsig_tmpl *t,
     const struct fs_dsig_prep *p, const char *name, fs_err *err);
-int fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
-    const char *content, size_t contentlen, fs_signer *signer, char **buf,
-    size_t *len, fs_err *err);
 
 /* What verify refuses by default: a validUntil further ahead than this. */
 #define FS_DEFAULT_MAX_VALIDITY ((int64_t)28 * 86400)
@@ -141,7 +137,7 @@ int fs_dsig_content_digest(xmlNodePtr entity, unsigned char out[32],
 
 /*
  * fs_dsig_content_digest, and the canonical bytes themselves into *bytes
- * (*len of them, NUL-terminated; caller frees): what fs_dsig_sign_mem can
+ * (*len of them, NUL-terminated; caller frees): what fs_dsig_prepare can
  * compute a signature's digest from without canonicalising again.
  */
 int fs_dsig_content_c14n(xmlNodePtr entity, unsigned char out[32],

@@ -453,7 +453,6 @@ signed_info(const struct fs_dsig_tmpl *t, const xmlChar *id, const char *dv,
 /* A document made ready for its signature: all but the token's part. */
 struct fs_dsig_prep {
 	xmlDocPtr doc;			/* the general way: signed by finish */
-	int own;			/* doc is the prepared document's */
 	char *csi;			/* SignedInfo, canonical */
 	char *dsi;			/* SignedInfo as in the document */
 	char *u;			/* the document without its Signature */
@@ -467,17 +466,15 @@ fs_dsig_prep_free(struct fs_dsig_prep *p)
 {
 	if (p == NULL)
 		return;
-	if (p->own)
-		xmlFreeDoc(p->doc);
+	xmlFreeDoc(p->doc);
 	free(p->csi);
 	free(p->dsi);
 	free(p->u);
 	free(p);
 }
 
-/* fs_dsig_prepare; doc is given to the prepared document when own. */
-static int
-prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc, int own,
+int
+fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
     const char *content, size_t contentlen, struct fs_dsig_prep **out,
     fs_err *err)
 {
@@ -490,11 +487,9 @@ prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc, int own,
 
 	*out = NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		if (own)
-			xmlFreeDoc(doc);
+		xmlFreeDoc(doc);
 		return fs_err_nomem(err, "signing");
 	}
-	p->own = own;
 	if ((root = fs_md_root(doc, "input", err)) == NULL) {
 		rc = FS_ENOTVALID;
 		goto fail;
@@ -542,8 +537,7 @@ prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc, int own,
 		p->u = u;
 	free(dv);
 	xmlFree(id);
-	if (own)
-		xmlFreeDoc(doc);
+	xmlFreeDoc(doc);
 	*out = p;
 	return FS_OK;
 oom:
@@ -551,18 +545,9 @@ oom:
 fail:
 	free(dv);
 	xmlFree(id);
-	if (own)
-		xmlFreeDoc(doc);
+	xmlFreeDoc(doc);
 	fs_dsig_prep_free(p);
 	return rc;
-}
-
-int
-fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
-    const char *content, size_t contentlen, struct fs_dsig_prep **out,
-    fs_err *err)
-{
-	return prepare(t, doc, 1, content, contentlen, out, err);
 }
 
 int
@@ -652,22 +637,5 @@ out:
 	free(svb64);
 	free(o);
 	free(sig);
-	return rc;
-}
-
-int
-fs_dsig_sign_mem(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
-    const char *content, size_t contentlen, fs_signer *signer, char **buf,
-    size_t *len, fs_err *err)
-{
-	struct fs_dsig_prep *p;
-	int rc;
-
-	*buf = NULL;
-	*len = 0;
-	if ((rc = prepare(t, doc, 0, content, contentlen, &p, err)) != FS_OK)
-		return rc;
-	rc = fs_dsig_finish(t, p, signer, buf, len, err);
-	fs_dsig_prep_free(p);
 	return rc;
 }
