@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -1219,6 +1220,15 @@ worker_main(void *arg)
 		pthread_mutex_lock(&k->lock);
 		sign_done(w, j, rc, ok, sig, siglen, &e);
 	}
+	/*
+	 * OpenSSL's state for this thread (SoftHSM2's C_Sign has some too)
+	 * goes now, not at the thread's exit: once the thread is counted
+	 * gone, main may return, and OpenSSL's atexit cleanup would race
+	 * with the destructor (a leak or a double free).
+	 */
+	pthread_mutex_unlock(&k->lock);
+	OPENSSL_thread_stop();
+	pthread_mutex_lock(&k->lock);
 	c->alive--;
 	pthread_cond_broadcast(&c->mcv);
 	pthread_cond_broadcast(&k->gone);
@@ -1359,6 +1369,7 @@ manager_main(void *arg)
 	 */
 	pthread_mutex_unlock(&k->lock);
 	wd_unregister(&c->mrec);
+	OPENSSL_thread_stop();		/* as in worker_main */
 	pthread_mutex_lock(&k->lock);
 	c->mgr_running = 0;
 	pthread_cond_broadcast(&k->gone);

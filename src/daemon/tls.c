@@ -237,12 +237,17 @@ out:
 	if (sp[1] != -1)
 		close(sp[1]);
 	close(tc->fd);
+	free(tc);
+	/*
+	 * OpenSSL's state for this thread goes before the thread is counted
+	 * gone: main may then return, and OpenSSL's atexit cleanup would
+	 * race with the thread's own destructor (a leak or a double free).
+	 */
+	OPENSSL_thread_stop();
 	pthread_mutex_lock(&t->lock);
 	t->nconn--;
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->lock);
-	free(tc);
-	ERR_clear_error();
 	return NULL;
 }
 

@@ -70,6 +70,18 @@ stop() {
 	wait "$DPID"
 }
 
+# stopped [DESC]: SIGTERM; fedsignd must exit 0 (a sanitizer's finding
+# would not).  When it does not, the end of its messages (the sanitizer's
+# report) goes into the test's output and to stderr, which meson prints.
+stopped() {
+	local rc
+	stop
+	rc=$?
+	check "${1:-SIGTERM: fedsignd exits 0} (exit $rc)" test "$rc" = 0
+	[ "$rc" = 0 ] || tail -n 80 "$TMP/daemon.log" | sed 's/^/# daemon: /' | tee /dev/stderr
+	return "$rc"
+}
+
 # api [CURL-ARGS...]: curl on the unix socket; the body to $TMP/body, the
 # status on stdout.
 api() {

@@ -147,9 +147,7 @@ chmod 600 "$TMP/secret"
 refused "plain http to a host off loopback" "only for a daemon on this machine" "$TMP/x.xml" \
     "$FEDSIGN" sign "$EX/federation-metadata.xml" -o "$TMP/x.xml" --key "fedsignd:http://192.0.2.1:8080/?key=md-signing"
 cp "$TMP/agg.xml" "$TMP/keep.xml"
-stop; rc=$?
-check "SIGTERM: fedsignd exits 0 (exit $rc)" test "$rc" = 0
-[ "$rc" = 0 ] || tail -n 80 "$TMP/daemon.log" | sed 's/^/# daemon: /'
+stopped
 refused "the daemon is not running" "fedsignd" "$TMP/x.xml" \
     "$FEDSIGN" sign "$EX/federation-metadata.xml" -o "$TMP/x.xml" --key "$UNIX_KEY"
 err_has "is fedsignd running"

@@ -36,15 +36,6 @@ metric() {
 	grep -F "$1" "$TMP/body" | grep -v '^#' | head -1 | awk '{print $NF}'
 }
 logins() { grep -c '^C_Login$' "$COUNT" 2>/dev/null || echo 0; }
-# stopped: SIGTERM; fedsignd must exit 0 (a sanitizer's finding would not).
-# When it does not, the end of its messages (the sanitizer's report) goes
-# into the test's output.
-stopped() {
-	stop
-	local rc=$?
-	check "SIGTERM: fedsignd exits 0 (exit $rc)" test "$rc" = 0
-	[ "$rc" = 0 ] || tail -n 80 "$TMP/daemon.log" | sed 's/^/# daemon: /'
-}
 # field NAME LINE: the number after NAME in fedsignd-load's line.
 field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$2"; }
 
@@ -193,8 +184,7 @@ api http://x/status >/dev/null
 check "its reason says it timed out" bash -c "python3 -c \"import json; d=json.load(open('$TMP/body')); t=[t for t in d['keys']['md-signing']['tokens'] if t['label']=='hsm2'][0]; print(t); assert 'token-timeout' in t.get('reason','') or 'did not return' in t.get('reason',''), t\""
 status_is 200 "/status is 200: hsm1 is up" http://x/status
 t0=$(date +%s)
-stop; rc=$?
-check "SIGTERM with a call stuck in a module: exit 0" test "$rc" = 0
+stopped "SIGTERM with a call stuck in a module: exit 0"
 check "and quickly" test $(( $(date +%s) - t0 )) -le 10
 
 # --- 4b. a token that returns a wrong signature ---------------------------
