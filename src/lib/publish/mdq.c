@@ -370,11 +370,11 @@ by_expiry(const void *a, const void *b)
 	return strcmp(x->e->entity_id, y->e->entity_id);
 }
 
-static int
-in_sources(const struct fs_conf_mdq *mc, const struct fs_entity *e)
+int
+fs_mdq_wants(const struct fs_mdq *q, const struct fs_entity *e)
 {
-	for (size_t i = 0; i < mc->sources.n; i++)
-		if (strcmp(mc->sources.v[i], e->src->conf->name) == 0)
+	for (size_t i = 0; i < q->mc->sources.n; i++)
+		if (strcmp(q->mc->sources.v[i], e->src->conf->name) == 0)
 			return 1;
 	return 0;
 }
@@ -559,7 +559,7 @@ fs_mdq_keeps_c14n(const struct fs_mdq *q, const struct fs_entity *e)
 	unsigned char key[32];
 	const struct cached *c;
 
-	if (!in_sources(q->mc, e))
+	if (!fs_mdq_wants(q, e))
 		return 0;
 	cache_key(q, e, key);
 	/* No document of its own, or one the plan may renew or drop
@@ -578,7 +578,7 @@ fs_mdq_plan(struct fs_mdq *q, struct fs_entity *ents, size_t n, fs_err *err)
 	for (size_t i = 0; i < n; i++) {
 		struct fs_entity *e = &ents[i];
 
-		if (e->dropped || !e->have_digest || !in_sources(q->mc, e))
+		if (e->dropped || !e->have_digest || !fs_mdq_wants(q, e))
 			continue;
 		q->v[q->n].e = e;
 		sha1_file(e->entity_id, q->v[q->n].file);

@@ -187,6 +187,9 @@ struct fs_mdq;
 int fs_mdq_open(const struct fs_conf *conf, const struct fs_publish_opts *o,
     time_t now, fs_report *rep, struct fs_mdq **out, fs_err *err);
 
+/* Whether e is from one of the mdq: sources. */
+int fs_mdq_wants(const struct fs_mdq *q, const struct fs_entity *e);
+
 /*
  * Whether the checks should keep e's canonical bytes (its digest just
  * made): e is from an mdq: source and has no document in the cache, or
