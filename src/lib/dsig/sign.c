@@ -492,21 +492,20 @@ fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 	}
 	if ((root = fs_md_root(doc, "input", err)) == NULL) {
 		rc = FS_ENOTVALID;
-		goto fail;
+		goto out;
 	}
 	drop_signatures(root);
 	if ((rc = root_id(root, &id, err)) != FS_OK)
-		goto fail;
+		goto out;
 	/* What is out of the ordinary goes the general way: no certificate,
 	 * an ID that is not plain ASCII, an empty root, or anything beside
 	 * the root (a comment, a PI, a DTD) that would come before it. */
 	if ((t->keyinfo == NULL && !t->o.no_keyinfo) || !safe_id(id) ||
 	    root->children == NULL || doc->children != root ||
 	    root->next != NULL) {
-		p->doc = doc;
-		xmlFree(id);
-		*out = p;
-		return FS_OK;
+		p->doc = doc;		/* for fs_dsig_finish */
+		doc = NULL;
+		goto out;
 	}
 
 	/* Enveloped: the digest covers the root, the Signature not yet in;
@@ -518,7 +517,7 @@ fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 	set.root = root;
 	if (n == 0 && (rc = fs_c14n_digest(doc, &set, &fs_c14n_exc,
 	    fs_alg_md(t->a.digest), p->md, &p->mdlen, err)) != FS_OK)
-		goto fail;
+		goto out;
 	if ((dv = fs_b64_encode(p->md, p->mdlen, 0)) == NULL ||
 	    (p->csi = signed_info(t, id, dv, 1)) == NULL ||
 	    (p->dsi = signed_info(t, id, dv, 0)) == NULL)
@@ -527,26 +526,25 @@ fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 	/* The document as it is; the Signature goes after the root's start
 	 * tag, where fs_dsig_sign puts it. */
 	if ((rc = fs_md_save_mem(doc, &p->u, &p->ulen, err)) != FS_OK)
-		goto fail;
+		goto out;
 	if ((p->at = after_start_tag(p->u, p->ulen)) == 0) {
 		rc = fs_err_set(err, FS_EINTERNAL, "cannot find the document "
 		    "element in the serialised document");
-		goto fail;
+		goto out;
 	}
 	if ((u = realloc(p->u, p->ulen + 1)) != NULL)
 		p->u = u;
-	free(dv);
-	xmlFree(id);
-	xmlFreeDoc(doc);
-	*out = p;
-	return FS_OK;
+	goto out;
 oom:
 	rc = fs_err_nomem(err, "signing");
-fail:
+out:
 	free(dv);
 	xmlFree(id);
 	xmlFreeDoc(doc);
-	fs_dsig_prep_free(p);
+	if (rc == FS_OK)
+		*out = p;
+	else
+		fs_dsig_prep_free(p);
 	return rc;
 }
 
