@@ -729,7 +729,7 @@ check_one(struct work *w, struct fs_entity *e, xmlSchemaValidCtxtPtr v,
 	if (s.errors > 0)
 		e->dropped = 1;
 	/* Discovery JSON, here where each thread has its own copy. */
-	if (e->want_disco && !e->dropped && e->disco == NULL &&
+	if (e->mdq != NULL && !e->dropped && e->disco == NULL &&
 	    (e->disco = fs_disco_entity(copy, e->entity_id)) == NULL) {
 		rc = fs_err_nomem(err, "making discovery JSON");
 		goto out;

@@ -559,7 +559,7 @@ fs_mdq_keeps_c14n(const struct fs_mdq *q, const struct fs_entity *e)
 	unsigned char key[32];
 	const struct cached *c;
 
-	if (!fs_mdq_wants(q, e))
+	if (e->mdq != q)
 		return 0;
 	cache_key(q, e, key);
 	/* No document of its own, or one the plan may renew or drop
@@ -578,7 +578,7 @@ fs_mdq_plan(struct fs_mdq *q, struct fs_entity *ents, size_t n, fs_err *err)
 	for (size_t i = 0; i < n; i++) {
 		struct fs_entity *e = &ents[i];
 
-		if (e->dropped || !e->have_digest || !fs_mdq_wants(q, e))
+		if (e->dropped || !e->have_digest || e->mdq != q)
 			continue;
 		q->v[q->n].e = e;
 		sha1_file(e->entity_id, q->v[q->n].file);

@@ -1386,12 +1386,10 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	    &r.mdq, err)) != FS_OK)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* The entities the MDQ tree takes data from the checks for. */
 	for (size_t i = 0; r.mdq != NULL && i < r.ents.n; i++)
-		if (fs_mdq_wants(r.mdq, &r.ents.v[i])) {
-			/* What the MDQ tree takes from the checks. */
-			r.ents.v[i].want_disco = 1;
+		if (fs_mdq_wants(r.mdq, &r.ents.v[i]))
 			r.ents.v[i].mdq = r.mdq;
-		}
 	if ((rc = fs_check_entities(rules, r.ents.v, r.ents.n, r.rep, fs_cpus(),
 	    err)) != FS_OK)
 		goto out;

@@ -42,9 +42,10 @@ struct fs_entity {
 					   validUntil, as published */
 	int have_digest;
 	int dropped;			/* an [ERROR]: in no feed */
-	int want_disco;			/* compute disco in the checks */
-	const struct fs_mdq *mdq;	/* its plan: the checks keep c14n
-					   when fs_mdq_keeps_c14n */
+	const struct fs_mdq *mdq;	/* its MDQ plan, if from an mdq:
+					   source: the checks make its disco,
+					   and keep c14n when
+					   fs_mdq_keeps_c14n */
 	char *c14n;			/* the bytes digest is of, or NULL */
 	size_t c14nlen;
 	json_t *disco;			/* its discovery JSON, or NULL */
@@ -187,20 +188,20 @@ struct fs_mdq;
 int fs_mdq_open(const struct fs_conf *conf, const struct fs_publish_opts *o,
     time_t now, fs_report *rep, struct fs_mdq **out, fs_err *err);
 
-/* Whether e is from one of the mdq: sources. */
+/* Whether e is from one of the mdq: sources (publish.c sets e->mdq). */
 int fs_mdq_wants(const struct fs_mdq *q, const struct fs_entity *e);
 
 /*
  * Whether the checks should keep e's canonical bytes (its digest just
- * made): e is from an mdq: source and has no document in the cache, or
+ * made): e->mdq is q, and e has no document in the cache, or
  * one the plan may renew.  Safe from several threads.
  */
 int fs_mdq_keeps_c14n(const struct fs_mdq *q, const struct fs_entity *e);
 
 /*
- * Which of entities [0, n) get documents of their own (not dropped, from
- * mdq: sources) and which of those must be signed this run: the plan,
- * from the cache.
+ * Which of entities [0, n) get documents of their own (not dropped, e->mdq
+ * is q) and which of those must be signed this run: the plan, from the
+ * cache.
  */
 int fs_mdq_plan(struct fs_mdq *q, struct fs_entity *ents, size_t n,
     fs_err *err);
