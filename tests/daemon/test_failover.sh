@@ -184,7 +184,7 @@ api http://x/status >/dev/null
 check "its reason says it timed out" bash -c "python3 -c \"import json; d=json.load(open('$TMP/body')); t=[t for t in d['keys']['md-signing']['tokens'] if t['label']=='hsm2'][0]; print(t); assert 'token-timeout' in t.get('reason','') or 'did not return' in t.get('reason',''), t\""
 status_is 200 "/status is 200: hsm1 is up" http://x/status
 t0=$(date +%s)
-stopped "SIGTERM with a call stuck in a module: exit 0"
+stopped "SIGTERM with a call stuck in a module: fedsignd exits 0"
 check "and quickly" test $(( $(date +%s) - t0 )) -le 10
 
 # --- 4b. a token that returns a wrong signature ---------------------------
