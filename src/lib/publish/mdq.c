@@ -1040,17 +1040,44 @@ intact(const struct fs_mdq *q, const struct cached *c)
 	return memcmp(h, c->hash, 32) == 0;
 }
 
+struct cache_check {
+	const struct fs_mdq *q;
+	size_t next;			/* atomic: the next item */
+	unsigned char *damaged;		/* by item */
+};
+
+static void *
+cache_check_worker(void *arg)
+{
+	struct cache_check *c = arg;
+	size_t i;
+
+	while ((i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED)) <
+	    c->q->n)
+		if (c->q->v[i].action == KEEP && !intact(c->q, c->q->v[i].c))
+			c->damaged[i] = 1;
+	return NULL;
+}
+
 /*
  * Cached documents whose file was damaged are signed again: the run
- * found them before the tree is written.  Call before fs_mdq_sign.
+ * found them before the tree is written.  Call before fs_mdq_sign.  The
+ * files are read on every CPU; the findings are made here.
  */
 void
 fs_mdq_check_cache(struct fs_mdq *q)
 {
+	struct cache_check c = { q, 0, calloc(q->n + 1, 1) };
+
+	/* Without memory for the marks, one file at a time below. */
+	if (c.damaged != NULL)
+		(void)fs_run_threads(threads_for(0, UINT_MAX, q->n),
+		    cache_check_worker, &c);
 	for (size_t i = 0; i < q->n; i++) {
 		struct item *it = &q->v[i];
 
-		if (it->action != KEEP || intact(q, it->c))
+		if (it->action != KEEP || (c.damaged != NULL ? !c.damaged[i] :
+		    intact(q, it->c)))
 			continue;
 		fs_report_finding(q->rep, FS_LEVEL_WARN, "mdq",
 		    it->e->entity_id, NULL, it->c->name, 0, "the cached "
@@ -1062,6 +1089,7 @@ fs_mdq_check_cache(struct fs_mdq *q)
 		it->c->used = 0;
 		it->c = NULL;
 	}
+	free(c.damaged);
 }
 
 static int
