@@ -97,6 +97,7 @@ struct fs_mdq {
 	struct item *v;
 	size_t n;
 	json_t *prev;			/* state-dir/mdq/entities.json */
+	char *next_state;		/* the next one, made by the tree */
 	size_t counts[4];		/* by action */
 	size_t removed, signed_now, bounded_short;
 	double sign_seconds;		/* the token's part */
@@ -1216,6 +1217,10 @@ struct tree {
 	int prevfd;			/* the live release's, or -1 */
 	int rfd;			/* the release folder */
 	size_t next;			/* atomic: the next entity */
+	size_t done;			/* atomic: entities written */
+	int lists;			/* atomic: index.json and entities.json
+					   are being, or were, written */
+	char *state;			/* the next run's state, made with them */
 	pthread_mutex_t lock;		/* rc, err, the aggregate */
 	pthread_cond_t cond;
 	int agg;			/* 1: the aggregate is written,
@@ -1341,6 +1346,101 @@ tree_aggregate(struct tree *t, struct gz *g, fs_err *err)
 	return rc;
 }
 
+static int
+by_title(const void *a, const void *b)
+{
+	const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+	const char *tx = json_string_value(json_object_get(x, "title"));
+	const char *ty = json_string_value(json_object_get(y, "title"));
+	int c = strcasecmp(tx ? tx : "", ty ? ty : "");
+
+	if (c != 0)
+		return c;
+	return strcmp(json_string_value(json_object_get(x, "entityID")),
+	    json_string_value(json_object_get(y, "entityID")));
+}
+
+static int
+dump_at(int dirfd, const char *file, json_t *j, size_t flags, fs_err *err)
+{
+	char *text;
+	int rc;
+
+	if ((text = json_dumps(j, flags)) == NULL)
+		return fs_err_nomem(err, "writing the MDQ tree");
+	rc = write_at(dirfd, file, text, strlen(text), err);
+	free(text);
+	return rc;
+}
+
+/*
+ * Once every entity's files are written: entities/index.json,
+ * entities.json (the discovery list, by title) and the state the next
+ * run compares with (t->state).  The feeds are still being built; they
+ * use none of this.
+ */
+static int
+tree_lists(struct tree *t, fs_err *err)
+{
+	const struct fs_mdq *q = t->q;
+	json_t *idx = NULL, *state = NULL, **list = NULL, *all = NULL;
+	int rc;
+
+	if ((idx = json_object()) == NULL || (state = json_object()) == NULL ||
+	    (all = json_array()) == NULL ||
+	    (list = calloc(q->n + 1, sizeof(*list))) == NULL)
+		goto nomem;
+	for (size_t i = 0; i < q->n; i++) {
+		const struct item *it = &q->v[i];
+		const char *name = item_name(it);
+		char vu[32], dx[65], kx[65];
+		json_t *e;
+
+		fs_time_format(it->valid_until, vu, sizeof(vu));
+		hex(it->e->digest, 32, dx);
+		hex(it->key, 32, kx);
+		/* An entry short is an entity a server cannot find. */
+		if ((e = json_pack("{s:s,s:s,s:s,s:I,s:s}", "file", it->file,
+		    "validUntil", vu, "sha256", it->sha256, "size",
+		    (json_int_t)it->size, "digest", dx)) == NULL)
+			goto nomem;
+		if (q->mc->cache_duration > 0 && json_object_set_new(e,
+		    "cacheDuration", json_integer(
+		    (json_int_t)q->mc->cache_duration)) != 0) {
+			json_decref(e);
+			goto nomem;
+		}
+		if (json_object_set_new(idx, it->e->entity_id, e) != 0 ||
+		    json_object_set_new(state, it->e->entity_id, json_pack(
+		    "{s:s,s:s,s:I,s:b}", "key", kx, "cache", name,
+		    "validUntil", (json_int_t)it->valid_until, "bounded",
+		    it->bounded)) != 0)
+			goto nomem;
+		list[i] = it->disco;
+	}
+	qsort(list, q->n, sizeof(*list), by_title);
+	for (size_t i = 0; i < q->n; i++)
+		if (json_array_append(all, list[i]) != 0)
+			goto nomem;
+	if ((rc = dump_at(t->fd, "index.json", idx, JSON_INDENT(1) |
+	    JSON_SORT_KEYS, err)) != FS_OK ||
+	    (rc = dump_at(t->rfd, "entities.json", all, JSON_COMPACT, err)) !=
+	    FS_OK)
+		goto out;
+	if ((t->state = json_dumps(state, JSON_INDENT(1) | JSON_SORT_KEYS)) ==
+	    NULL)
+		rc = fs_err_nomem(err, "writing the MDQ state");
+	goto out;
+nomem:
+	rc = fs_err_nomem(err, "writing the MDQ tree");
+out:
+	free(list);
+	json_decref(all);
+	json_decref(idx);
+	json_decref(state);
+	return rc;
+}
+
 static void *
 tree_worker(void *arg)
 {
@@ -1351,9 +1451,16 @@ tree_worker(void *arg)
 	int rc = FS_OK;
 
 	while ((i = __atomic_fetch_add(&t->next, 1, __ATOMIC_RELAXED)) <
-	    t->q->n)
+	    t->q->n) {
 		if ((rc = tree_one(t, &g, &t->q->v[i], &err)) != FS_OK)
 			break;
+		(void)__atomic_add_fetch(&t->done, 1, __ATOMIC_ACQ_REL);
+	}
+	/* Whoever sees the last entity written writes the lists. */
+	if (rc == FS_OK && __atomic_load_n(&t->done, __ATOMIC_ACQUIRE) ==
+	    t->q->n && __atomic_exchange_n(&t->lists, 1, __ATOMIC_ACQ_REL) ==
+	    0)
+		rc = tree_lists(t, &err);
 	/* Whoever is done first compresses the aggregate when it comes. */
 	pthread_mutex_lock(&t->lock);
 	while (rc == FS_OK && t->rc == FS_OK && t->agg == 0)
@@ -1483,102 +1590,38 @@ tree_free(struct fs_mdq *q)
 		close(t->rfd);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);
+	free(t->state);
 	free(t);
 	q->tree = NULL;
 }
 
-static int
-by_title(const void *a, const void *b)
-{
-	const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
-	const char *tx = json_string_value(json_object_get(x, "title"));
-	const char *ty = json_string_value(json_object_get(y, "title"));
-	int c = strcasecmp(tx ? tx : "", ty ? ty : "");
-
-	if (c != 0)
-		return c;
-	return strcmp(json_string_value(json_object_get(x, "entityID")),
-	    json_string_value(json_object_get(y, "entityID")));
-}
-
-static int
-dump_at(int dirfd, const char *file, json_t *j, size_t flags, fs_err *err)
-{
-	char *text;
-	int rc;
-
-	if ((text = json_dumps(j, flags)) == NULL)
-		return fs_err_nomem(err, "writing the MDQ tree");
-	rc = write_at(dirfd, file, text, strlen(text), err);
-	free(text);
-	return rc;
-}
-
 /*
- * Wait for the tree, then write entities/index.json and entities.json
- * (the discovery list, by title); the journal has served its turn.
+ * Wait for the tree and finish it: its threads wrote every entity's
+ * files, entities/index.json and entities.json; the journal has served
+ * its turn.
  */
 int
 fs_mdq_write(struct fs_mdq *q, fs_err *err)
 {
 	struct tree *t = q->tree;
-	json_t *idx = NULL, *state = NULL, **list = NULL, *all = NULL;
 	char path[4300];
 	int rc;
 
 	if (t == NULL)
 		return fs_err_set(err, FS_EINTERNAL, "the MDQ tree was not "
 		    "started");
-	if ((rc = tree_end(q, err)) != FS_OK)
-		goto out;
-	if ((idx = json_object()) == NULL || (state = json_object()) == NULL ||
-	    (all = json_array()) == NULL ||
-	    (list = calloc(q->n + 1, sizeof(*list))) == NULL) {
-		rc = fs_err_nomem(err, "writing the MDQ tree");
-		goto out;
+	if ((rc = tree_end(q, err)) == FS_OK && t->state == NULL)
+		rc = fs_err_set(err, FS_EINTERNAL, "the MDQ tree has no "
+		    "index");
+	if (rc == FS_OK) {
+		/* Every signature of the run is a cache file now. */
+		snprintf(path, sizeof(path), "%s/journal", q->dir);
+		(void)unlink(path);
+		/* Kept for fs_mdq_commit. */
+		free(q->next_state);
+		q->next_state = t->state;
+		t->state = NULL;
 	}
-	for (size_t i = 0; i < q->n; i++) {
-		struct item *it = &q->v[i];
-		const char *name = item_name(it);
-		char vu[32], dx[65], kx[65];
-		json_t *e;
-
-		fs_time_format(it->valid_until, vu, sizeof(vu));
-		hex(it->e->digest, 32, dx);
-		hex(it->key, 32, kx);
-		e = json_pack("{s:s,s:s,s:s,s:I,s:s}", "file", it->file,
-		    "validUntil", vu, "sha256", it->sha256, "size",
-		    (json_int_t)it->size, "digest", dx);
-		if (e != NULL && q->mc->cache_duration > 0)
-			json_object_set_new(e, "cacheDuration",
-			    json_integer((json_int_t)q->mc->cache_duration));
-		json_object_set_new(idx, it->e->entity_id, e);
-		json_object_set_new(state, it->e->entity_id, json_pack(
-		    "{s:s,s:s,s:I,s:b}", "key", kx, "cache", name,
-		    "validUntil", (json_int_t)it->valid_until, "bounded",
-		    it->bounded));
-		list[i] = it->disco;
-	}
-	qsort(list, q->n, sizeof(*list), by_title);
-	for (size_t i = 0; i < q->n; i++)
-		json_array_append(all, list[i]);
-	if ((rc = dump_at(t->fd, "index.json", idx, JSON_INDENT(1) |
-	    JSON_SORT_KEYS, err)) != FS_OK ||
-	    (rc = dump_at(t->rfd, "entities.json", all, JSON_COMPACT, err)) !=
-	    FS_OK)
-		goto out;
-	/* Every signature of the run is a cache file now. */
-	snprintf(path, sizeof(path), "%s/journal", q->dir);
-	(void)unlink(path);
-	/* Kept for fs_mdq_commit. */
-	json_decref(q->prev);
-	q->prev = state;
-	state = NULL;
-out:
-	free(list);
-	json_decref(all);
-	json_decref(idx);
-	json_decref(state);
 	tree_free(q);
 	return rc;
 }
@@ -1607,12 +1650,12 @@ fs_mdq_commit(struct fs_mdq *q, fs_err *err)
 	char *text;
 	int rc;
 
-	if ((text = json_dumps(q->prev, JSON_INDENT(1) | JSON_SORT_KEYS)) ==
-	    NULL)
-		return fs_err_nomem(err, "writing the MDQ state");
+	/* Made by the tree (fs_mdq_write) while the feeds were built. */
+	if ((text = q->next_state) == NULL)
+		return fs_err_set(err, FS_EINTERNAL, "the MDQ state was not "
+		    "made");
 	snprintf(path, sizeof(path), "%s/entities.json", q->dir);
 	rc = fs_write_file_atomic(path, text, strlen(text), 0600, err);
-	free(text);
 	if (rc != FS_OK)
 		return rc;
 	for (size_t i = 0; i < q->cn; i++) {
@@ -1696,5 +1739,6 @@ fs_mdq_free(struct fs_mdq *q)
 		close(q->jfd);
 	pthread_mutex_destroy(&q->jlock);
 	json_decref(q->prev);
+	free(q->next_state);
 	free(q);
 }
