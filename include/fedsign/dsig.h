@@ -126,6 +126,15 @@ int fs_dsig_verify(xmlDocPtr doc, const struct fs_verify_opts *opts,
     xmlNodePtr *verified, fs_err *err);
 
 /*
+ * Optional, after fs_md_init: run now, once, the checks of libxml2's
+ * canonicaliser that signing and verification otherwise run when they
+ * first need them.  A program that loads a large document calls it
+ * first: the checks' small allocations, made among a 60 MB tree, can cost
+ * more at exit than the checks save.
+ */
+void fs_dsig_init(void);
+
+/*
  * The content digest of an entity: SHA-256 of the exclusive c14n of the
  * element without its ds:Signature children and without its own ID and
  * validUntil attributes, which the publisher sets; what stays the same

@@ -63,6 +63,7 @@ main(int argc, char **argv)
 			continue;
 		if (fs_md_init(&err) != FS_OK)
 			return fs_cli_fail(&err);
+		fs_dsig_init();
 		return commands[i].fn(argc - 1, argv + 1);
 	}
 	return fs_cli_usage(NULL, "unknown command '%s'", argv[1]);

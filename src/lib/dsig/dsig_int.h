@@ -43,6 +43,12 @@ int fs_c14n_digest(xmlDocPtr doc, struct fs_c14n_set *set,
     const struct fs_c14n *c, const EVP_MD *md, unsigned char *out,
     unsigned int *outlen, fs_err *err);
 
+/*
+ * Whether a subtree below the document element can be canonicalised from
+ * itself, not from the document's first node (see c14n.c): checked once.
+ */
+int fs_c14n_apex_same(void);
+
 /* Canonicalise set of doc into a fresh buffer (small subtrees). */
 int fs_c14n_buffer(xmlDocPtr doc, struct fs_c14n_set *set,
     const struct fs_c14n *c, xmlBufferPtr *out, fs_err *err);

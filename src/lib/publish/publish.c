@@ -1304,6 +1304,7 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	if ((rc = fs_md_init(err)) != FS_OK || (rc = fs_fetch_init(err)) !=
 	    FS_OK)
 		goto out;
+	fs_dsig_init();
 	if ((rc = fs_mkdirs(conf->state_dir, 0700, err)) != FS_OK ||
 	    (rc = fs_lock(conf->state_dir, &lock, err)) != FS_OK)
 		goto out;
