@@ -13,12 +13,13 @@
 # The assertions are numbered by topic: 1 the first run (every document,
 # index.json, .gz, .json, entities.json, entities.xml, the consumers),
 # 2 nothing changed, 3 one member changed, one removed, one added,
-# 10 --dry-run, 7 a damaged cache file, 8 another signing key,
-# 4 renewals over the resign window (FEDSIGN_NOW, hourly runs) and after
-# an outage, 9 configuration refusals, 5 a run killed with kill -9 in the
-# middle of signing, 6 the token unplugged in the middle of signing (and a
-# key change that fails that way), 11 an upstream's validUntil (it bounds
-# the feed, not the documents), 12 a token that returns a wrong signature.  Takes about half a minute.
+# 10 --dry-run, 7 a damaged cache file and a write that fails, 8 another
+# signing key, 4 renewals over the resign window (FEDSIGN_NOW, hourly
+# runs) and after an outage, 9 configuration refusals, 5 a run killed
+# with kill -9 in the middle of signing, 6 the token unplugged in the
+# middle of signing (and a key change that fails that way), 11 an
+# upstream's validUntil (it bounds the feed, not the documents), 12 a
+# token that returns a wrong signature.  Takes about half a minute.
 . "$SRCDIR/tests/lib.sh"
 export LC_ALL=C
 export TMPDIR=$TMP      # the harness's and the generator's temporary files go with ours
@@ -734,6 +735,28 @@ fs 0 "7. its new document verifies" verify "$REL7/entities/$(sha1name "$X_ID")" 
 is "7. the entity whose file changed only in its quotes kept its document (same inode)" \
     "$(stat -c %i "$REL7/entities/$(sha1name "$Y_ID")")" "$(stat -c %i "$PREV/entities/$(sha1name "$Y_ID")")"
 tap "7. the tree" python3 "$MQ" tree "$PUB/current" "$TMP/ids3" PT6H "7."
+
+# A write that fails (past ulimit -f: EFBIG, the same path as a full disk)
+# after the signing: the run fails, nothing published changes, and the
+# document it signed is not signed again by the next run.
+W_FILE=$TMP/members/entity-00040.xml
+W_ID=$(id_of "$W_FILE")
+edit_location "$W_FILE"
+snap full "$PUB"
+S0=$(calls C_Sign)
+expect 4 "7. a run whose aggregate cannot be written (ulimit -f 100): exit 4" \
+    bash -c 'ulimit -f 100; exec "$@"' - "$FEDSIGN" publish -c "$C"
+err_has "nothing published was changed"
+is "7. ... it signed the changed entity's document, then the aggregate it could not write" \
+    "$(( $(calls C_Sign) - S0 ))" 2
+same_tree "7. ... publish-dir byte-identical" full "$PUB"
+check "7. ... no half-built release left" bash -c "! ls -A '$PUB/releases' | grep -q '^[.]'"
+S0=$(calls C_Sign)
+fs 0 "7. the next run, with room to write, publishes (exit 0)" publish -c "$C" -q
+is "7. ... without signing that document again (report: mdq signatures)" "$(jr "$R" 'r["mdq"]["signatures"]')" 0
+is "7. ... C_Sign calls: the feeds only" "$(( $(calls C_Sign) - S0 ))" "$(jr "$R" 'r["signatures"]["feeds"]')"
+check "7. ... its document holds the change" grep -q 'Location="[^"]*/changed"' "$PUB/current/entities/$(sha1name "$W_ID")"
+fs 0 "7. ... and verifies" verify "$PUB/current/entities/$(sha1name "$W_ID")" --cert "$TMP/signer1.crt"
 
 # --- 8. another signing key ----------------------------------------------------------
 

@@ -943,6 +943,22 @@ is "7. --force: a signature for each feed that changed" "$(( $(calls C_Sign) - L
 is "7. --force: hub.xml (it lost members) was signed again" \
     "$(jr "$R" 'feed("hub.xml").get("signatures")')" 1
 
+# A write that fails fails the run and leaves nothing behind: past ulimit -f
+# (EFBIG), the same path as a full disk (ENOSPC).  All the members are
+# back, so hub.xml is signed again, and it is larger than the limit.
+snap full "$PUB"
+cp "$STATE/publication.json" "$TMP/publication.full"
+NOTE="(full)" conf "$TMP/main/full.yaml"
+expect 4 "7. a write that fails (ulimit -f 64): exit 4" \
+    bash -c 'ulimit -f 64; exec "$@"' - "$FEDSIGN" publish -c "$TMP/main/full.yaml"
+err_has "File too large; nothing published was changed"
+same_tree "7. failed write: publish-dir byte-identical" full "$PUB"
+check "7. failed write: publication.json unchanged" cmp -s "$STATE/publication.json" "$TMP/publication.full"
+check "7. failed write: no half-built release left" \
+    bash -c "! ls -A '$PUB/releases' | grep -q '^[.]'"
+fs 0 "7. the same run with room to write: published" publish -c "$TMP/main/full.yaml" -q
+same_ids "7. ... hub.xml holds every member again" "$PUB/current/hub.xml" hub "$TMP/facts310.json"
+
 # --- 8. --dry-run: everything but signing and the switch --------------------------
 
 snap dry "$PUB"

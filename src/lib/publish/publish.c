@@ -1487,6 +1487,14 @@ out:
 		    "{s:I,s:I}", "feeds", feeds_signed, "entities", ents));
 	}
 	fs_release_end(&r.rel);
+	/* What the operator asks first: is the live publication intact? */
+	if (rc != FS_OK && rc != FS_ENOTVALID && !r.rel.switched &&
+	    err != NULL) {
+		size_t len = strlen(err->msg);
+
+		snprintf(err->msg + len, sizeof(err->msg) - len, "; nothing "
+		    "published was changed");
+	}
 	if (rc != FS_OK && json_object_get(r.rep->root, "outcome") == NULL) {
 		fs_report_set(r.rep, "outcome", "failed");
 		fs_report_set(r.rep, "reason", err->msg);

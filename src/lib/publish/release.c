@@ -244,6 +244,7 @@ fs_release_commit(struct fs_release *r, unsigned keep, fs_err *err)
 		return fs_err_set(err, FS_EIO, "cannot switch '%s' to the new "
 		    "release: %s", link, strerror(e));
 	}
+	r->switched = 1;
 	if (fsync_path(r->publish_dir) == -1)
 		return fs_err_set(err, FS_EIO, "'%s' was switched, but the "
 		    "folder could not be synced to disk: %s", link,

@@ -15,6 +15,8 @@ struct fs_release {
 	int dirfd;			/* releases/ */
 	int started;			/* building exists */
 	int committed;			/* current points to it */
+	int switched;			/* current was renamed to it (synced
+					   or not) */
 };
 
 /* mkdir -p with mode for the folders made. */
