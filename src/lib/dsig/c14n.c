@@ -182,9 +182,20 @@ execute(xmlDocPtr doc, struct fs_c14n_set *set, const struct fs_c14n *c,
 {
 	xmlDoc head;
 
+	/*
+	 * Only what libxml2 reads of it: children, where the walk starts,
+	 * and the DTD, where xmlNodeListGetString would look up an entity
+	 * reference.  Not a copy of all of *doc: the serialiser writes
+	 * doc->encoding on another thread while this verifies (pipeline.c).
+	 */
 	if (from_apex) {
-		head = *doc;
+		memset(&head, 0, sizeof(head));
+		head.type = doc->type;
+		head.name = doc->name;
 		head.children = set->root;
+		head.intSubset = doc->intSubset;
+		head.extSubset = doc->extSubset;
+		head.doc = &head;
 		doc = &head;
 	}
 	set->id_count = 0;
