@@ -631,6 +631,17 @@ consumers "1. an SP's document ($SP_ID)" "$PUB/current/entities/$(sha1name "$SP_
 fs 0 "1. entities.xml (the signed aggregate) verifies" verify "$PUB/current/entities.xml" --cert "$TMP/signer1.crt"
 fs 0 "1. hub.xml verifies" verify "$PUB/current/hub.xml" --cert "$TMP/signer1.crt"
 check "1. entities.xml.gz is entities.xml, compressed" cmp -s <(gzip -dc "$PUB/current/entities.xml.gz") "$PUB/current/entities.xml"
+# It is compressed in parts (of 256 kB here) on several threads: still one
+# gzip member, one deflate stream, as a browser or HTTP library expects
+# (some read only the first member), and smaller than level 1 makes.
+check "1. entities.xml.gz is one gzip member and ends with it" python3 -c '
+import sys, zlib
+d = open(sys.argv[1], "rb").read()
+o = zlib.decompressobj(31)
+x = o.decompress(d)
+sys.exit(not (o.eof and o.unused_data == b"" and x == open(sys.argv[2], "rb").read()
+              and len(d) < len(zlib.compress(x, 1)) and len(x) > 3 * 256 * 1024))
+' "$PUB/current/entities.xml.gz" "$PUB/current/entities.xml"
 
 # --- 2. nothing changed ----------------------------------------------------------
 

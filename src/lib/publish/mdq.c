@@ -1223,6 +1223,7 @@ struct tree {
 	char *state;			/* the next run's state, made with them */
 	pthread_mutex_t lock;		/* rc, err, the aggregate */
 	pthread_cond_t cond;
+	struct agg_gz *agz;		/* its .gz, once read */
 	int agg;			/* 1: the aggregate is written,
 					   2: it is being compressed or done,
 					   -1: none comes */
@@ -1325,25 +1326,175 @@ tree_one(struct tree *t, struct gz *g, struct item *it, fs_err *err)
 	return rc;
 }
 
-/* The aggregate's .gz, once it is written (it is a feed). */
-static int
-tree_aggregate(struct tree *t, struct gz *g, fs_err *err)
+/*
+ * The aggregate's .gz, compressed in parts by every thread of the tree
+ * that is free (and the building thread, once the feeds are done), as
+ * pigz does: each part a raw deflate stream primed with the 32 kB before
+ * it, ended on a byte boundary (Z_SYNC_FLUSH; the last with Z_FINISH), so
+ * that the parts, between one gzip header and trailer, are one deflate
+ * stream of about the size one thread would make.  The bytes are the same
+ * whichever thread compresses which part.
+ */
+struct agg_part {
+	unsigned char *out;
+	size_t outlen;
+	uLong crc;			/* of its input */
+};
+
+struct agg_gz {
+	char *in;			/* the aggregate as written */
+	size_t len, part, n;		/* its size, a part's, how many */
+	size_t next;			/* atomic: the next part */
+	size_t done;			/* atomic: parts compressed */
+	struct agg_part *p;
+};
+
+#define AGG_DICT	32768
+#define AGG_PART_MIN	((size_t)256 << 10)
+#define AGG_PART_MAX	((size_t)8 << 20)
+
+static void
+agg_free(struct agg_gz *a)
 {
-	char *buf;
-	size_t len;
+	if (a == NULL)
+		return;
+	for (size_t i = 0; a->p != NULL && i < a->n; i++)
+		free(a->p[i].out);
+	free(a->p);
+	free(a->in);
+	free(a);
+}
+
+/* Read the aggregate (a feed, written by now) and cut it into parts. */
+static int
+agg_read(struct tree *t, struct agg_gz **out, fs_err *err)
+{
+	struct agg_gz *a;
 	char path[8192];
+	size_t threads = (size_t)t->nth + 1;
 	int rc;
 
+	*out = NULL;
 	if (fs_path_fmt(path, sizeof(path), err, "/proc/self/fd/%d/%s",
 	    t->rfd, t->q->mc->aggregate) != FS_OK)
 		return FS_EUSAGE;
-	if ((rc = fs_file_read(path, (size_t)4 << 30, &buf, &len, err)) !=
-	    FS_OK)
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return fs_err_nomem(err, "compressing");
+	if ((rc = fs_file_read(path, (size_t)4 << 30, &a->in, &a->len,
+	    err)) != FS_OK) {
+		free(a);
 		return rc;
-	rc = gzip_to(g, GZ_AGGREGATE, buf, len, t->rfd, t->q->mc->aggregate,
-	    err);
+	}
+	/* About four parts a thread, so that none waits long for the last. */
+	a->part = a->len / (4 * threads);
+	if (a->part < AGG_PART_MIN)
+		a->part = AGG_PART_MIN;
+	if (a->part > AGG_PART_MAX)
+		a->part = AGG_PART_MAX;
+	a->n = a->len == 0 ? 1 : (a->len + a->part - 1) / a->part;
+	if ((a->p = calloc(a->n, sizeof(*a->p))) == NULL) {
+		agg_free(a);
+		return fs_err_nomem(err, "compressing");
+	}
+	*out = a;
+	return FS_OK;
+}
+
+static int
+agg_part(struct agg_gz *a, size_t i, fs_err *err)
+{
+	const unsigned char *in = (const unsigned char *)a->in + i * a->part;
+	size_t len = i + 1 < a->n ? a->part : a->len - i * a->part;
+	size_t dict = i * a->part < AGG_DICT ? i * a->part : AGG_DICT;
+	int last = i + 1 == a->n, r;
+	struct agg_part *p = &a->p[i];
+	size_t cap;
+	z_stream z;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, GZ_AGGREGATE, Z_DEFLATED, -15, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK)
+		return fs_err_nomem(err, "compressing");
+	if (dict > 0 && deflateSetDictionary(&z, in - dict, (uInt)dict) !=
+	    Z_OK) {
+		deflateEnd(&z);
+		return fs_err_set(err, FS_EINTERNAL, "gzip failed");
+	}
+	/* deflateBound is for Z_FINISH; a sync flush adds 5 bytes. */
+	cap = deflateBound(&z, (uLong)len) + 64;
+	if ((p->out = malloc(cap)) == NULL) {
+		deflateEnd(&z);
+		return fs_err_nomem(err, "compressing");
+	}
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)len;
+	z.next_out = p->out;
+	z.avail_out = (uInt)cap;
+	r = deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH);
+	p->outlen = cap - z.avail_out;
+	r = last ? r == Z_STREAM_END : r == Z_OK && z.avail_in == 0 &&
+	    z.avail_out > 0;
+	deflateEnd(&z);
+	if (!r)
+		return fs_err_set(err, FS_EINTERNAL, "gzip failed");
+	p->crc = crc32(0L, in, (uInt)len);
+	return FS_OK;
+}
+
+/* The parts between a gzip header and trailer (RFC 1952: no name, no time). */
+static int
+agg_write(struct tree *t, struct agg_gz *a, fs_err *err)
+{
+	static const unsigned char head[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0,
+	    0, 3 };
+	unsigned char *buf, *w;
+	size_t total = sizeof(head) + 8;
+	uLong crc = crc32(0L, Z_NULL, 0);
+	uint32_t isize = (uint32_t)a->len;
+	char gz[256];
+	int rc;
+
+	for (size_t i = 0; i < a->n; i++)
+		total += a->p[i].outlen;
+	if ((buf = malloc(total)) == NULL)
+		return fs_err_nomem(err, "compressing");
+	memcpy(buf, head, sizeof(head));
+	w = buf + sizeof(head);
+	for (size_t i = 0; i < a->n; i++) {
+		size_t len = i + 1 < a->n ? a->part : a->len - i * a->part;
+
+		memcpy(w, a->p[i].out, a->p[i].outlen);
+		w += a->p[i].outlen;
+		crc = i == 0 ? a->p[i].crc : crc32_combine(crc, a->p[i].crc,
+		    (z_off_t)len);
+	}
+	for (int k = 0; k < 4; k++)
+		*w++ = (unsigned char)(crc >> (8 * k));
+	for (int k = 0; k < 4; k++)
+		*w++ = (unsigned char)(isize >> (8 * k));
+	snprintf(gz, sizeof(gz), "%s.gz", t->q->mc->aggregate);
+	rc = write_at(t->rfd, gz, buf, total, err);
 	free(buf);
 	return rc;
+}
+
+/* Compress parts until none is left; the thread that ends the last writes. */
+static int
+agg_compress(struct tree *t, struct agg_gz *a, fs_err *err)
+{
+	size_t i;
+	int rc;
+
+	while ((i = __atomic_fetch_add(&a->next, 1, __ATOMIC_RELAXED)) <
+	    a->n) {
+		if ((rc = agg_part(a, i, err)) != FS_OK) {
+			__atomic_store_n(&a->next, a->n, __ATOMIC_RELAXED);
+			return rc;
+		}
+		if (__atomic_add_fetch(&a->done, 1, __ATOMIC_ACQ_REL) == a->n)
+			return agg_write(t, a, err);
+	}
+	return FS_OK;
 }
 
 static int
@@ -1461,14 +1612,28 @@ tree_worker(void *arg)
 	    t->q->n && __atomic_exchange_n(&t->lists, 1, __ATOMIC_ACQ_REL) ==
 	    0)
 		rc = tree_lists(t, &err);
-	/* Whoever is done first compresses the aggregate when it comes. */
+	/* Whoever is done first reads the aggregate when it comes; every
+	 * thread then still here compresses parts of it. */
 	pthread_mutex_lock(&t->lock);
-	while (rc == FS_OK && t->rc == FS_OK && t->agg == 0)
+	while (rc == FS_OK && t->rc == FS_OK && (t->agg == 0 ||
+	    (t->agg == 2 && t->agz == NULL)))
 		pthread_cond_wait(&t->cond, &t->lock);
 	if (rc == FS_OK && t->rc == FS_OK && t->agg == 1) {
+		struct agg_gz *a;
+
 		t->agg = 2;
 		pthread_mutex_unlock(&t->lock);
-		rc = tree_aggregate(t, &g, &err);
+		rc = agg_read(t, &a, &err);
+		pthread_mutex_lock(&t->lock);
+		if (rc == FS_OK)
+			t->agz = a;
+		pthread_cond_broadcast(&t->cond);
+	}
+	if (rc == FS_OK && t->rc == FS_OK && t->agz != NULL) {
+		struct agg_gz *a = t->agz;
+
+		pthread_mutex_unlock(&t->lock);
+		rc = agg_compress(t, a, &err);
 		pthread_mutex_lock(&t->lock);
 	}
 	if (rc != FS_OK && t->rc == FS_OK) {
@@ -1591,6 +1756,7 @@ tree_free(struct fs_mdq *q)
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);
 	free(t->state);
+	agg_free(t->agz);
 	free(t);
 	q->tree = NULL;
 }
