@@ -1170,9 +1170,10 @@ test_select_xpath_cut_short(void **state)
 		    rc[i]);
 		fs_selector_free(s);
 	}
-	/* BUG: fs_selector_new takes "true(" (not XPath 1.0: the call is
-	   not closed) as valid, and the feed then selects every entity;
-	   the cause is libxml2's xmlXPathCompile, which accepts it. */
+	/* Once a bug: fs_selector_new took "true(" (not XPath 1.0: the
+	   call is not closed) as valid, and the feed then selected every
+	   entity, because libxml2's xmlXPathCompile accepts it.
+	   select.c's balanced() refuses it first now. */
 	for (size_t i = 0; i < 4; i++)
 		assert_int_equal(rc[i], FS_EUSAGE);
 }
@@ -1224,10 +1225,11 @@ test_select_xpath_absolute(void **state)
 	    "the source document, '%s' without; /md:EntityDescriptor/"
 	    "md:IDPSSODescriptor: '%s'\n", left, none, top_);
 
-	/* BUG: "/" is the source document the entity was taken out of,
-	   not the entity's own tree: with a refused duplicate IdP still in
-	   that document every entity is selected ("idp sp"), without it
-	   none is (""); either way not "idp". */
+	/* Once a bug: "/" was the source document the entity was taken out
+	   of, not the entity's own tree: with a refused duplicate IdP still
+	   in that document every entity was selected ("idp sp"), without
+	   it none was ("").  The XPath now runs in a view of its own whose
+	   only child is the entity (select.c). */
 	assert_string_equal(left, "idp");
 	assert_string_equal(none, "idp");
 }
@@ -2050,12 +2052,12 @@ test_rules_xpath_runtime_error(void **state)
 		caught[i] = refused_or_fails(bodies[i]);
 	assert_true(caught[0]);
 	assert_true(caught[1]);
-	/* BUG: an XPath error while evaluating an xsl:if or xsl:when test
-	   (here starts-with() with one argument) leaves the rule without a
-	   finding and the entity passes: libxslt reports it only on
-	   libxml2's generic error handler (silenced) and stops the
-	   transformation with XSLT_STATE_STOPPED, while run_rule() only
-	   treats XSLT_STATE_ERROR as "the rule failed on this entity". */
+	/* Once a bug: an XPath error while evaluating an xsl:if or xsl:when
+	   test (here starts-with() with one argument) left the rule without
+	   a finding and the entity passed: libxslt reports it only on
+	   libxml2's generic error handler and stops the transformation with
+	   XSLT_STATE_STOPPED, which run_rule() did not count as a failure.
+	   Any state but XSLT_STATE_OK is one now (check.c). */
 	for (size_t i = 2; i < nb; i++)
 		assert_true(caught[i]);
 }
@@ -2074,11 +2076,12 @@ test_rules_unknown_instruction(void **state)
 	caught[0] = refused_or_fails("<xsl:no-such-instruction/>");
 	caught[1] = refused_or_fails("<xsl:mesage>[ERROR] the check"
 	    "</xsl:mesage>");
-	/* BUG: fs_rules_load returns FS_OK for it although libxslt reports
-	   "compilation error: ... xsltStylePreCompute: unknown xsl:mesage"
-	   (the stylesheet has warnings = 1); at run time libxslt only says
-	   "mesage was not compiled" on its generic handler, which check.c
-	   silences, so the check never reports and every entity passes. */
+	/* Once a bug: fs_rules_load returned FS_OK for it although libxslt
+	   reports "compilation error: ... xsltStylePreCompute: unknown
+	   xsl:mesage" (the stylesheet has warnings = 1); at run time libxslt
+	   only said "mesage was not compiled" on its generic handler, so the
+	   check never reported and every entity passed.  A stylesheet with
+	   errors or warnings is refused now (check.c). */
 	assert_true(caught[0]);
 	assert_true(caught[1]);
 }
