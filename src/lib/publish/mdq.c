@@ -1217,11 +1217,11 @@ struct tree {
 	int prevfd;			/* the live release's, or -1 */
 	int rfd;			/* the release folder */
 	size_t next;			/* atomic: the next entity */
-	size_t done;			/* atomic: entities written */
-	int lists;			/* atomic: index.json and entities.json
-					   are being, or were, written */
+	size_t done;			/* entities written (lock) */
+	int lists;			/* index.json and entities.json are
+					   being, or were, written (lock) */
 	char *state;			/* the next run's state, made with them */
-	pthread_mutex_t lock;		/* rc, err, the aggregate */
+	pthread_mutex_t lock;		/* rc, err, done, lists, the aggregate */
 	pthread_cond_t cond;
 	struct agg_gz *agz;		/* its .gz, once read */
 	int agg;			/* 1: the aggregate is written,
@@ -1345,7 +1345,7 @@ struct agg_gz {
 	char *in;			/* the aggregate as written */
 	size_t len, part, n;		/* its size, a part's, how many */
 	size_t next;			/* atomic: the next part */
-	size_t done;			/* atomic: parts compressed */
+	size_t done;			/* parts compressed (the tree's lock) */
 	struct agg_part *p;
 };
 
@@ -1483,7 +1483,7 @@ static int
 agg_compress(struct tree *t, struct agg_gz *a, fs_err *err)
 {
 	size_t i;
-	int rc;
+	int rc, last;
 
 	while ((i = __atomic_fetch_add(&a->next, 1, __ATOMIC_RELAXED)) <
 	    a->n) {
@@ -1491,7 +1491,11 @@ agg_compress(struct tree *t, struct agg_gz *a, fs_err *err)
 			__atomic_store_n(&a->next, a->n, __ATOMIC_RELAXED);
 			return rc;
 		}
-		if (__atomic_add_fetch(&a->done, 1, __ATOMIC_ACQ_REL) == a->n)
+		/* Counted under the lock, as the tree's entities are. */
+		pthread_mutex_lock(&t->lock);
+		last = ++a->done == a->n;
+		pthread_mutex_unlock(&t->lock);
+		if (last)
 			return agg_write(t, a, err);
 	}
 	return FS_OK;
@@ -1599,18 +1603,28 @@ tree_worker(void *arg)
 	struct gz g = { 0 };
 	size_t i;
 	fs_err err;
-	int rc = FS_OK;
+	int rc = FS_OK, lists;
 
+	/*
+	 * What tree_one records of an item is read by whoever writes the
+	 * lists: each item is counted under the lock, which orders the two
+	 * for helgrind as well as for the CPU.
+	 */
 	while ((i = __atomic_fetch_add(&t->next, 1, __ATOMIC_RELAXED)) <
 	    t->q->n) {
 		if ((rc = tree_one(t, &g, &t->q->v[i], &err)) != FS_OK)
 			break;
-		(void)__atomic_add_fetch(&t->done, 1, __ATOMIC_ACQ_REL);
+		pthread_mutex_lock(&t->lock);
+		t->done++;
+		pthread_mutex_unlock(&t->lock);
 	}
 	/* Whoever sees the last entity written writes the lists. */
-	if (rc == FS_OK && __atomic_load_n(&t->done, __ATOMIC_ACQUIRE) ==
-	    t->q->n && __atomic_exchange_n(&t->lists, 1, __ATOMIC_ACQ_REL) ==
-	    0)
+	pthread_mutex_lock(&t->lock);
+	lists = rc == FS_OK && t->done == t->q->n && !t->lists;
+	if (lists)
+		t->lists = 1;
+	pthread_mutex_unlock(&t->lock);
+	if (lists)
 		rc = tree_lists(t, &err);
 	/* Whoever is done first reads the aggregate when it comes; every
 	 * thread then still here compresses parts of it. */
