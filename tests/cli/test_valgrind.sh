@@ -53,4 +53,40 @@ out_has "3 threads x 2 rounds: 0 failures"
 expect 0 "memcheck: the same" "${VG[@]}" "$TEST_THREADS" \
     "$TMP/k.pem" "$TMP/k.pem.crt" "$EX/federation-metadata.xml" "$TMP/threads" 3 2
 
+# fedsign publish with checks, rule files and mdq: the threads of the
+# checks (each with its own rules), of entity signing, of the MDQ tree,
+# its lists and the aggregate's .gz in parts (70 entities: a 400 kB
+# aggregate, two parts or more), and the verification beside the writing.
+python3 "$SRCDIR/tests/tools/gen-aggregate.py" 66 "$TMP/up.xml" --certs "$TMP/gencerts" >/dev/null 2>&1
+cat >"$TMP/pub.yaml" <<EOF
+signing:
+  key: "$(key_uri fed k)"
+  cert: $TMP/k.crt
+publish-dir: $TMP/pub
+state-dir: $TMP/pubstate
+validity: 10d
+publisher: https://md.example.org/
+sources:
+  - name: members
+    files: $EX/members/*.xml
+    registration-authority: https://md.example.org/
+  - name: up
+    file: $TMP/up.xml
+checks:
+  schema: true
+  rules: [$EX/rules/check_*.xsl]
+feeds:
+  - file: all.xml
+    sources: [members, up]
+mdq:
+  sources: [members, up]
+EOF
+expect 0 "helgrind: publish (checks with rules, mdq) on all its threads" \
+    valgrind --quiet --tool=helgrind --error-exitcode=99 \
+    --suppressions="$SRCDIR/tests/valgrind.supp" "$FEDSIGN" publish -c "$TMP/pub.yaml" -q
+check "... it published the aggregate and its .gz" cmp -s <(gzip -dc "$TMP/pub/current/entities.xml.gz") "$TMP/pub/current/entities.xml"
+check "... of more than one 256 kB part" test "$(stat -c %s "$TMP/pub/current/entities.xml")" -gt 262144
+sed -i 's/^validity: 10d/validity: 9d/' "$TMP/pub.yaml"
+expect 0 "memcheck: publish again (every feed signed again)" "${VG[@]}" "$FEDSIGN" publish -c "$TMP/pub.yaml" -q
+
 done_testing

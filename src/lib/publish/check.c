@@ -70,6 +70,7 @@ static const char *const schema_dirs[] = {
 struct rule {
 	xsltStylesheetPtr style;
 	char *name;			/* the file's name, for findings */
+	char *path;			/* as given, to compile it again */
 };
 
 struct fs_rules {
@@ -204,10 +205,9 @@ load_schema(struct fs_rules *r, fs_err *err)
 }
 
 static int
-load_rule(struct fs_rules *r, const char *path, fs_err *err)
+compile_rule(const char *path, xsltStylesheetPtr *out, fs_err *err)
 {
 	xsltStylesheetPtr s;
-	const char *base;
 
 	pthread_mutex_lock(&compile_lock);
 	compile_msg[0] = '\0';
@@ -230,13 +230,23 @@ load_rule(struct fs_rules *r, const char *path, fs_err *err)
 		fs_err_set(err, FS_EUSAGE, "rule file '%s' does not compile: "
 		    "%s", path, compile_msg[0] ? compile_msg : "not XSLT");
 	pthread_mutex_unlock(&compile_lock);
-	if (s == NULL)
-		return FS_EUSAGE;
-	base = strrchr(path, '/');
-	r->rules[r->nrules].style = s;
-	if ((r->rules[r->nrules].name = strdup(base ? base + 1 : path)) ==
-	    NULL) {
-		xsltFreeStylesheet(s);
+	*out = s;
+	return s != NULL ? FS_OK : FS_EUSAGE;
+}
+
+static int
+load_rule(struct fs_rules *r, const char *path, fs_err *err)
+{
+	struct rule *n = &r->rules[r->nrules];
+	const char *base = strrchr(path, '/');
+	int rc;
+
+	if ((rc = compile_rule(path, &n->style, err)) != FS_OK)
+		return rc;
+	if ((n->name = strdup(base ? base + 1 : path)) == NULL ||
+	    (n->path = strdup(path)) == NULL) {
+		xsltFreeStylesheet(n->style);
+		free(n->name);
 		return fs_err_nomem(err, "loading rules");
 	}
 	r->nrules++;
@@ -307,6 +317,7 @@ fs_rules_free(struct fs_rules *r)
 	for (size_t i = 0; i < r->nrules; i++) {
 		xsltFreeStylesheet(r->rules[i].style);
 		free(r->rules[i].name);
+		free(r->rules[i].path);
 	}
 	free(r->rules);
 	if (r->schema != NULL)
@@ -339,6 +350,9 @@ struct work {
 	struct fs_entity *ents;
 	size_t n;
 	size_t next;			/* the next entity to take (atomic) */
+	struct rule **copies;		/* the rules, one compiled set a thread */
+	unsigned ncopies;
+	unsigned copy;			/* the next set to take (atomic) */
 	fs_report *rep;
 	pthread_mutex_t lock;		/* rc, err */
 	int rc;
@@ -680,8 +694,8 @@ run_rule(struct seen *s, const struct rule *r, xmlDocPtr doc,
 }
 
 static int
-check_one(struct work *w, struct fs_entity *e, xmlSchemaValidCtxtPtr v,
-    xsltSecurityPrefsPtr sec, fs_err *err)
+check_one(struct work *w, const struct rule *rules, struct fs_entity *e,
+    xmlSchemaValidCtxtPtr v, xsltSecurityPrefsPtr sec, fs_err *err)
 {
 	struct seen s = { w, e, NULL, NULL, "", 0, 0 };
 	xmlNodePtr copy;
@@ -722,7 +736,7 @@ check_one(struct work *w, struct fs_entity *e, xmlSchemaValidCtxtPtr v,
 			    "SAML metadata schemas");
 	}
 	for (size_t i = 0; w->rules != NULL && i < w->rules->nrules; i++)
-		if ((rc = run_rule(&s, &w->rules->rules[i], doc, sec)) != FS_OK) {
+		if ((rc = run_rule(&s, &rules[i], doc, sec)) != FS_OK) {
 			fs_err_nomem(err, "running a rule");
 			goto out;
 		}
@@ -740,17 +754,55 @@ out:
 	return rc;
 }
 
+/*
+ * Each thread runs its own compiled copy of every rule.  libxml2 2.9
+ * writes into a compiled XPath expression while it evaluates it (the
+ * function a call resolves to is kept in the expression), so two threads
+ * running one stylesheet race on its expressions (helgrind shows it).
+ * The copies are compiled before the threads start: compiling sets
+ * libxslt's error handler, which is global.
+ */
+static int
+own_rules(const struct fs_rules *r, struct rule **out, fs_err *err)
+{
+	struct rule *v;
+	int rc;
+
+	*out = NULL;
+	if (r == NULL || r->nrules == 0)
+		return FS_OK;
+	if ((v = calloc(r->nrules, sizeof(*v))) == NULL)
+		return fs_err_nomem(err, "checking entities");
+	for (size_t i = 0; i < r->nrules; i++) {
+		v[i].name = r->rules[i].name;
+		if ((rc = compile_rule(r->rules[i].path, &v[i].style, err)) !=
+		    FS_OK) {
+			while (i-- > 0)
+				xsltFreeStylesheet(v[i].style);
+			free(v);
+			return rc;
+		}
+	}
+	*out = v;
+	return FS_OK;
+}
+
 static void *
 worker(void *arg)
 {
 	struct work *w = arg;
 	xmlSchemaValidCtxtPtr v = NULL;
 	xsltSecurityPrefsPtr sec;
+	struct rule *rules = NULL;
+	unsigned k;
 	size_t i;
 	fs_err err;
 	int rc = FS_OK;
 
 	fs_md_init(NULL);
+	if (w->copies != NULL && (k = __atomic_fetch_add(&w->copy, 1,
+	    __ATOMIC_RELAXED)) < w->ncopies)
+		rules = w->copies[k];
 	if ((sec = sandbox()) == NULL ||
 	    (w->rules != NULL && w->rules->schema != NULL &&
 	    (v = xmlSchemaNewValidCtxt(w->rules->schema)) == NULL)) {
@@ -758,7 +810,8 @@ worker(void *arg)
 		goto out;
 	}
 	while ((i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED)) < w->n) {
-		if ((rc = check_one(w, &w->ents[i], v, sec, &err)) != FS_OK)
+		if ((rc = check_one(w, rules, &w->ents[i], v, sec, &err)) !=
+		    FS_OK)
 			break;
 	}
 out:
@@ -782,14 +835,37 @@ int
 fs_check_entities(struct fs_rules *rules, struct fs_entity *ents, size_t n,
     fs_report *rep, unsigned threads, fs_err *err)
 {
-	struct work w = { rules, ents, n, 0, rep, PTHREAD_MUTEX_INITIALIZER,
-	    FS_OK, { 0 } };
+	struct work w = { rules, ents, n, 0, NULL, 0, 0, rep,
+	    PTHREAD_MUTEX_INITIALIZER, FS_OK, { 0 } };
+	int rc = FS_OK;
 
 	init();
 	if (threads > n)
 		threads = n > 0 ? (unsigned)n : 1;
-	(void)fs_run_threads(threads, worker, &w);
+	if (threads > FS_MAX_THREADS)
+		threads = FS_MAX_THREADS;
+	/* The first thread runs the rules as loaded, the others copies. */
+	if (rules != NULL && rules->nrules > 0) {
+		if ((w.copies = calloc(threads, sizeof(*w.copies))) == NULL)
+			return fs_err_nomem(err, "checking entities");
+		w.copies[0] = rules->rules;
+		for (w.ncopies = 1; w.ncopies < threads && rc == FS_OK;
+		    w.ncopies++)
+			rc = own_rules(rules, &w.copies[w.ncopies], err);
+		if (rc != FS_OK)
+			w.ncopies--;
+	}
+	if (rc == FS_OK)
+		(void)fs_run_threads(threads, worker, &w);
+	for (unsigned k = 1; k < w.ncopies; k++) {
+		for (size_t i = 0; i < rules->nrules; i++)
+			xsltFreeStylesheet(w.copies[k][i].style);
+		free(w.copies[k]);
+	}
+	free(w.copies);
 	pthread_mutex_destroy(&w.lock);
+	if (rc != FS_OK)
+		return rc;
 	if (w.rc != FS_OK && err != NULL)
 		*err = w.err;
 	return w.rc;
