@@ -1465,8 +1465,7 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 refused:
 	fs_report_set(r.rep, "outcome", "refused");
 	fs_report_set(r.rep, "reason", r.refusal);
-	rc = fs_err_set(err, FS_ENOTVALID, "%s; nothing published was "
-	    "changed", r.refusal);
+	rc = fs_err_set(err, FS_ENOTVALID, "%s", r.refusal);
 out:
 	if (r.mdq != NULL) {
 		/* Its threads write into the release folder: stop them first. */
@@ -1487,9 +1486,9 @@ out:
 		    "{s:I,s:I}", "feeds", feeds_signed, "entities", ents));
 	}
 	fs_release_end(&r.rel);
-	/* What the operator asks first: is the live publication intact? */
-	if (rc != FS_OK && rc != FS_ENOTVALID && !r.rel.switched &&
-	    err != NULL) {
+	/* What the operator asks first, after a refusal or a failure: is
+	 * the live publication intact? */
+	if (rc != FS_OK && !r.rel.switched && err != NULL) {
 		size_t len = strlen(err->msg);
 
 		snprintf(err->msg + len, sizeof(err->msg) - len, "; nothing "
