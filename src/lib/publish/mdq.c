@@ -1131,15 +1131,16 @@ write_at(int dirfd, const char *file, const void *buf, size_t len,
 }
 
 /*
- * gzip (RFC 1952, no name, no time: the same bytes each time) with one
- * deflate stream per thread, reset between documents: setting a stream
- * up costs more than compressing a 6 kB entity.  Entities are compressed
- * at level 1 (nginx's gzip_comp_level default: 2% larger than level 6
- * for a third less time), the aggregate at level 6 (a quarter smaller).
+ * The entities' gzip (RFC 1952, no name, no time: the same bytes each
+ * time) with one deflate stream per thread, reset between documents:
+ * setting a stream up costs more than compressing a 6 kB entity.
+ * Entities are compressed at level 1 (nginx's gzip_comp_level default: 2%
+ * larger than level 6 for a third less time), the aggregate at level 6 (a
+ * quarter smaller), in parts (agg_part).
  */
 struct gz {
 	z_stream z;
-	int level;			/* of the stream, 0: none yet */
+	int ready;			/* z is set up */
 	unsigned char *out;
 	size_t cap;
 };
@@ -1151,7 +1152,7 @@ struct gz {
 static void
 gz_free(struct gz *g)
 {
-	if (g->level != 0)
+	if (g->ready)
 		deflateEnd(&g->z);
 	free(g->out);
 	memset(g, 0, sizeof(*g));
@@ -1159,22 +1160,19 @@ gz_free(struct gz *g)
 
 /* Compress len bytes at in; *out stays g's (valid to the next call). */
 static int
-gz_buf(struct gz *g, int level, const void *in, size_t len,
-    const unsigned char **out, size_t *outlen, fs_err *err)
+gz_buf(struct gz *g, const void *in, size_t len, const unsigned char **out,
+    size_t *outlen, fs_err *err)
 {
 	const unsigned char *p = in;
 	size_t need;
 	int r;
 
-	if (g->level != level) {
-		if (g->level != 0)
-			deflateEnd(&g->z);
+	if (!g->ready) {
 		memset(&g->z, 0, sizeof(g->z));
-		g->level = 0;
-		if (deflateInit2(&g->z, level, Z_DEFLATED, 15 + 16, 8,
+		if (deflateInit2(&g->z, GZ_ENTITY, Z_DEFLATED, 15 + 16, 8,
 		    Z_DEFAULT_STRATEGY) != Z_OK)
 			return fs_err_nomem(err, "compressing");
-		g->level = level;
+		g->ready = 1;
 	} else if (deflateReset(&g->z) != Z_OK) {
 		return fs_err_set(err, FS_EINTERNAL, "gzip failed");
 	}
@@ -1235,7 +1233,7 @@ struct tree {
 
 /* gzip of len bytes at buf as file.gz in dirfd. */
 static int
-gzip_to(struct gz *g, int level, const void *buf, size_t len, int dirfd,
+gzip_to(struct gz *g, const void *buf, size_t len, int dirfd,
     const char *file, fs_err *err)
 {
 	const unsigned char *z = NULL;
@@ -1243,7 +1241,7 @@ gzip_to(struct gz *g, int level, const void *buf, size_t len, int dirfd,
 	size_t zlen = 0;
 	int rc;
 
-	if ((rc = gz_buf(g, level, buf, len, &z, &zlen, err)) != FS_OK)
+	if ((rc = gz_buf(g, buf, len, &z, &zlen, err)) != FS_OK)
 		return rc;
 	snprintf(gz, sizeof(gz), "%s.gz", file);
 	return write_at(dirfd, gz, z, zlen, err);
@@ -1288,8 +1286,8 @@ tree_one(struct tree *t, struct gz *g, struct item *it, fs_err *err)
 			return fs_err_set(err, FS_EIO, "cannot link '%s' into "
 			    "the cache: %s", path, strerror(errno));
 		it->size = (off_t)it->doclen;
-		if ((rc = gzip_to(g, GZ_ENTITY, it->doc, it->doclen, t->fd,
-		    it->file, err)) != FS_OK)
+		if ((rc = gzip_to(g, it->doc, it->doclen, t->fd, it->file,
+		    err)) != FS_OK)
 			return rc;
 	} else {
 		char gz[64];
@@ -1314,7 +1312,7 @@ tree_one(struct tree *t, struct gz *g, struct item *it, fs_err *err)
 		    err)) != FS_OK)
 			return rc;
 		it->size = (off_t)len;
-		rc = gzip_to(g, GZ_ENTITY, buf, len, t->fd, it->file, err);
+		rc = gzip_to(g, buf, len, t->fd, it->file, err);
 		free(buf);
 		if (rc != FS_OK)
 			return rc;
@@ -1352,6 +1350,13 @@ struct agg_gz {
 #define AGG_DICT	32768
 #define AGG_PART_MIN	((size_t)256 << 10)
 #define AGG_PART_MAX	((size_t)8 << 20)
+
+/* The length of part i: the last one holds what is left. */
+static size_t
+part_len(const struct agg_gz *a, size_t i)
+{
+	return i + 1 < a->n ? a->part : a->len - i * a->part;
+}
 
 static void
 agg_free(struct agg_gz *a)
@@ -1404,7 +1409,7 @@ static int
 agg_part(struct agg_gz *a, size_t i, fs_err *err)
 {
 	const unsigned char *in = (const unsigned char *)a->in + i * a->part;
-	size_t len = i + 1 < a->n ? a->part : a->len - i * a->part;
+	size_t len = part_len(a, i);
 	size_t dict = i * a->part < AGG_DICT ? i * a->part : AGG_DICT;
 	int last = i + 1 == a->n, r;
 	struct agg_part *p = &a->p[i];
@@ -1461,12 +1466,10 @@ agg_write(struct tree *t, struct agg_gz *a, fs_err *err)
 	memcpy(buf, head, sizeof(head));
 	w = buf + sizeof(head);
 	for (size_t i = 0; i < a->n; i++) {
-		size_t len = i + 1 < a->n ? a->part : a->len - i * a->part;
-
 		memcpy(w, a->p[i].out, a->p[i].outlen);
 		w += a->p[i].outlen;
 		crc = i == 0 ? a->p[i].crc : crc32_combine(crc, a->p[i].crc,
-		    (z_off_t)len);
+		    (z_off_t)part_len(a, i));
 	}
 	for (int k = 0; k < 4; k++)
 		*w++ = (unsigned char)(crc >> (8 * k));
