@@ -164,9 +164,9 @@ sink_close(void *ctx)
  * canonicalising the whole aggregate, spent on nodes that are not in the
  * set.  A subtree below the document element with nothing left out and
  * no ID to count can start the walk at itself: the canonicaliser is
- * handed a copy of the document's head whose children begin at the
- * subtree (its following siblings are walked too, and are not in the
- * set).  What the output takes from outside the subtree, the namespaces
+ * handed a document head, made for the call, whose children begin at
+ * the subtree (its following siblings are walked too, and are not in
+ * the set).  What the output takes from outside the subtree, the namespaces
  * and xml: attributes in scope, libxml2 finds through the nodes' parents,
  * not through the walk, and the invisible ancestors leave nothing on its
  * stack of rendered namespaces.  fs_c14n_apex_same() checks that this
