@@ -534,6 +534,19 @@ xmlsec_all() {
 # pub_vu REL: "FILE:validUntil=..." for each document of REL (its root's).
 pub_vu() { docs "$1" | xargs -d '\n' grep -H -o -m1 'validUntil="[^"]*"' | sed 's#^.*/##'; }
 
+# gz_is_agg PUB: PUB/current/entities.xml.gz is one gzip member that ends
+# the file (some clients read only the first), and inflates to
+# PUB/current/entities.xml.
+gz_is_agg() {
+	python3 -c '
+import sys, zlib
+d = open(sys.argv[1] + "/current/entities.xml.gz", "rb").read()
+o = zlib.decompressobj(31)
+x = o.decompress(d)
+sys.exit(not (o.eof and o.unused_data == b"" and x == open(sys.argv[1] + "/current/entities.xml", "rb").read()))
+' "$1"
+}
+
 # inodes REL: "NAME INODE" for every file of REL/entities, sorted.
 inodes() { (cd "$1/entities" && stat -c '%n %i' -- *) | sort; }
 
@@ -693,6 +706,12 @@ for id in "$CH_ID" "$ADD_ID"; do
 	    --id-attr:ID urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor "$REL3/entities/$(sha1name "$id")"
 done
 fs 0 "3. entities.xml verifies" verify "$PUB/current/entities.xml" --cert "$TMP/signer1.crt"
+check "3. entities.xml.gz is the new entities.xml, one gzip member" gz_is_agg "$PUB"
+# Its parts are cut where the content says, so the parts the three
+# changes did not touch have the input they had: their bytes are copied
+# from the live .gz, not compressed again.
+is "3. report: the .gz has parts, some copied from the live one, not all" \
+    "$(jr "$R" 'r["mdq"]["gzipParts"] >= 5 and 0 < r["mdq"]["gzipPartsReused"] < r["mdq"]["gzipParts"]')" true
 
 # --- 10. --dry-run -------------------------------------------------------------------
 
@@ -746,6 +765,38 @@ fs 0 "7. its new document verifies" verify "$REL7/entities/$(sha1name "$X_ID")" 
 is "7. the entity whose file changed only in its quotes kept its document (same inode)" \
     "$(stat -c %i "$REL7/entities/$(sha1name "$Y_ID")")" "$(stat -c %i "$PREV/entities/$(sha1name "$Y_ID")")"
 tap "7. the tree" python3 "$MQ" tree "$PUB/current" "$TMP/ids3" PT6H "7."
+
+# The live entities.xml.gz changed in place (every byte between its
+# header and trailer, at the same size): each part it would lend is
+# inflated and compared first, so none is taken, the run says so, and the
+# new .gz is the new entities.xml.
+G_FILE=$TMP/members/entity-00035.xml
+edit_location "$G_FILE"
+python3 - "$PUB/current/entities.xml.gz" <<'EOF'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+for i in range(10, len(b) - 8):
+    b[i] ^= 0x55
+open(p, "wb").write(bytes(b))
+EOF
+fs 0 "7. a run after the live entities.xml.gz was damaged publishes (exit 0)" publish -c "$C"
+err_has "compressed again"
+is "7. ... the report warns of it once" \
+    "$(jr "$R" 'len([f for f in r["findings"] if f["level"] == "warn" and "compressed again" in f["message"]])')" 1
+is "7. ... no part of the damaged file is used" "$(jr "$R" 'r["mdq"]["gzipPartsReused"]')" 0
+check "7. ... the new entities.xml.gz is the new entities.xml" gz_is_agg "$PUB"
+# A list of parts that is not one: ignored, everything compressed.
+printf 'fedsign-agz-1 12 2\n0 0 -1\n' >"$STATE/mdq/aggregate.parts"
+edit_location "$G_FILE"
+fs 0 "7. a run with a damaged state-dir/mdq/aggregate.parts publishes (exit 0)" publish -c "$C" -q
+is "7. ... using no part of the live .gz, without a warning" \
+    "$(jr "$R" '"%d %d" % (r["mdq"]["gzipPartsReused"], len(r["findings"]))')" "0 0"
+check "7. ... its entities.xml.gz is the new entities.xml" gz_is_agg "$PUB"
+edit_location "$G_FILE"
+fs 0 "7. the run after takes parts from that .gz again (exit 0)" publish -c "$C" -q
+is "7. ... (report: mdq gzipPartsReused > 0)" "$(jr "$R" 'r["mdq"]["gzipPartsReused"] > 0')" true
+check "7. ... and its entities.xml.gz is the new entities.xml" gz_is_agg "$PUB"
 
 # A write that fails (past ulimit -f: EFBIG, the same path as a full disk)
 # after the signing: the run fails, nothing published changes, and the

@@ -88,5 +88,9 @@ check "... it published the aggregate and its .gz" cmp -s <(gzip -dc "$TMP/pub/c
 check "... of more than one 256 kB part" test "$(stat -c %s "$TMP/pub/current/entities.xml")" -gt 262144
 sed -i 's/^validity: 10d/validity: 9d/' "$TMP/pub.yaml"
 expect 0 "memcheck: publish again (every feed signed again)" "${VG[@]}" "$FEDSIGN" publish -c "$TMP/pub.yaml" -q
+check "... copying parts of the live .gz (report: mdq gzipPartsReused > 0)" python3 -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["mdq"]["gzipPartsReused"] == 0)' "$TMP/pubstate/last-report.json"
+check "... into a .gz that is the new aggregate" cmp -s <(gzip -dc "$TMP/pub/current/entities.xml.gz") "$TMP/pub/current/entities.xml"
 
 done_testing

@@ -28,10 +28,12 @@
  */
 #include "publish/publish_int.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -98,6 +100,9 @@ struct fs_mdq {
 	size_t n;
 	json_t *prev;			/* state-dir/mdq/entities.json */
 	char *next_state;		/* the next one, made by the tree */
+	char *next_parts;		/* the aggregate .gz's parts (agg_gz) */
+	size_t gz_parts, gz_reused;	/* the aggregate .gz's parts, and
+					   those taken from the live one */
 	size_t counts[4];		/* by action */
 	size_t removed, signed_now, bounded_short;
 	double sign_seconds;		/* the token's part */
@@ -1225,6 +1230,7 @@ struct tree {
 	int agg;			/* 1: the aggregate is written,
 					   2: it is being compressed or done,
 					   -1: none comes */
+	char oldgz[4400];		/* the live aggregate's .gz, or "" */
 	int rc;
 	fs_err err;
 	pthread_t th[16];
@@ -1332,30 +1338,68 @@ tree_one(struct tree *t, struct gz *g, struct item *it, fs_err *err)
  * that the parts, between one gzip header and trailer, are one deflate
  * stream of about the size one thread would make.  The bytes are the same
  * whichever thread compresses which part.
+ *
+ * A part's compressed bytes depend only on its input and the 32 kB
+ * before it.  So the parts are cut where the content says (agg_cut), not
+ * at fixed offsets, and an entity that changed moves no cut but its own;
+ * state-dir/mdq/aggregate.parts lists the parts of the live .gz (the
+ * CRC-32 of each one's input and of the 32 kB before it, its length, and
+ * where its bytes are).  A part listed there is copied from the live .gz
+ * instead of compressed again, once inflating those bytes gave exactly
+ * its input and stopped on a block boundary: a live file that was
+ * changed or damaged costs time, never a wrong .gz.
  */
 struct agg_part {
 	unsigned char *out;
 	size_t outlen;
 	uLong crc;			/* of its input */
+	uLong dcrc;			/* of the 32 kB (at most) before it */
+};
+
+/* A part of the live .gz, from its list. */
+struct agg_old {
+	uLong crc, dcrc;
+	size_t len;
+	int last;
+	size_t off, zlen;		/* its bytes in the live .gz */
 };
 
 struct agg_gz {
 	char *in;			/* the aggregate as written */
-	size_t len, part, n;		/* its size, a part's, how many */
+	size_t len, n;			/* its size, how many parts */
+	size_t *off;			/* where part i starts; off[n] = len */
 	size_t next;			/* atomic: the next part */
-	size_t done;			/* parts compressed (the tree's lock) */
+	size_t done;			/* parts done (the tree's lock) */
+	size_t reused, rejected;	/* parts copied from the live .gz, or
+					   listed but not in it (the lock) */
 	struct agg_part *p;
+	unsigned char *old;		/* the live .gz, when listed */
+	size_t oldlen;
+	struct agg_old *ov;		/* its parts, by agg_cmp */
+	size_t on;
+	char *list;			/* the new .gz's, for the next run */
+};
+
+/* A thread's streams, reset from one part to the next. */
+struct agg_zs {
+	z_stream d, i;
+	int dready, iready;
+	unsigned char *buf;		/* a part, inflated */
 };
 
 #define AGG_DICT	32768
-#define AGG_PART_MIN	((size_t)256 << 10)
-#define AGG_PART_MAX	((size_t)8 << 20)
+#define AGG_CUT_MIN	((size_t)32 << 10)
+#define AGG_CUT_MAX	((size_t)256 << 10)
+#define AGG_CUT_BITS	14		/* about 56 kB parts in metadata */
+#define AGG_LIST	"aggregate.parts"
+#define AGG_LIST_TAG	"fedsign-agz-1"
+#define GZ_HEAD		10
+#define GZ_TAIL		8
 
-/* The length of part i: the last one holds what is left. */
 static size_t
 part_len(const struct agg_gz *a, size_t i)
 {
-	return i + 1 < a->n ? a->part : a->len - i * a->part;
+	return a->off[i + 1] - a->off[i];
 }
 
 static void
@@ -1366,8 +1410,144 @@ agg_free(struct agg_gz *a)
 	for (size_t i = 0; a->p != NULL && i < a->n; i++)
 		free(a->p[i].out);
 	free(a->p);
+	free(a->off);
 	free(a->in);
+	free(a->old);
+	free(a->ov);
+	free(a->list);
 	free(a);
+}
+
+/*
+ * Where the parts start: past AGG_CUT_MIN from the last start, at the
+ * first byte where a gear hash of the 64 bytes before has its top
+ * AGG_CUT_BITS bits clear (FastCDC's rolling hash), and never more than
+ * AGG_CUT_MAX apart.  The gear is splitmix64 from 0: the same cuts in
+ * every run and every build.
+ */
+static int
+agg_cut(struct agg_gz *a)
+{
+	const unsigned char *in = (const unsigned char *)a->in;
+	uint64_t gear[256], x = 0, h;
+	size_t pos = 0, end, i;
+
+	for (i = 0; i < 256; i++) {
+		uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		gear[i] = z ^ (z >> 31);
+	}
+	/* Every part but the last is AGG_CUT_MIN or more. */
+	if ((a->off = calloc(a->len / AGG_CUT_MIN + 2, sizeof(*a->off))) ==
+	    NULL)
+		return -1;
+	a->n = 0;
+	do {
+		a->off[a->n++] = pos;
+		end = a->len - pos <= AGG_CUT_MAX ? a->len : pos + AGG_CUT_MAX;
+		if (a->len - pos <= AGG_CUT_MIN)
+			continue;
+		h = 0;
+		for (i = pos + AGG_CUT_MIN - 64; i < end; i++) {
+			h = (h << 1) + gear[in[i]];
+			if (i + 1 - pos >= AGG_CUT_MIN &&
+			    h >> (64 - AGG_CUT_BITS) == 0) {
+				end = i + 1;
+				break;
+			}
+		}
+	} while ((pos = end) < a->len);
+	a->off[a->n] = a->len;
+	return 0;
+}
+
+static int
+agg_cmp(const void *x, const void *y)
+{
+	const struct agg_old *a = x, *b = y;
+
+	if (a->crc != b->crc)
+		return a->crc < b->crc ? -1 : 1;
+	if (a->dcrc != b->dcrc)
+		return a->dcrc < b->dcrc ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return a->last - b->last;
+}
+
+/* One line of the list: CRC DCRC LEN LAST OFF ZLEN. */
+static int
+agg_line(char **pp, struct agg_old *o)
+{
+	unsigned long long v[6];
+	char *p = *pp, *e;
+
+	for (int k = 0; k < 6; k++) {
+		if (!isxdigit((unsigned char)*p))
+			return -1;
+		errno = 0;
+		v[k] = strtoull(p, &e, k < 2 ? 16 : 10);
+		if (errno != 0 || *e != (k < 5 ? ' ' : '\n'))
+			return -1;
+		p = e + 1;
+	}
+	if (v[0] > 0xffffffffULL || v[1] > 0xffffffffULL ||
+	    v[2] > AGG_CUT_MAX || v[3] > 1 || v[4] > SIZE_MAX ||
+	    v[5] > 2 * AGG_CUT_MAX)
+		return -1;
+	o->crc = (uLong)v[0];
+	o->dcrc = (uLong)v[1];
+	o->len = (size_t)v[2];
+	o->last = (int)v[3];
+	o->off = (size_t)v[4];
+	o->zlen = (size_t)v[5];
+	*pp = p;
+	return 0;
+}
+
+/*
+ * The live .gz and its list, when both are there and the list is of a
+ * file of its size.  Anything else: every part is compressed.
+ */
+static void
+agg_load_old(struct tree *t, struct agg_gz *a)
+{
+	char path[4400], *text = NULL, *p, *gz = NULL;
+	size_t len, gzlen, size, n, k = 0;
+	struct agg_old *ov = NULL;
+	int used;
+	fs_err e;
+
+	if (t->oldgz[0] == '\0' || fs_path_fmt(path, sizeof(path), NULL,
+	    "%s/" AGG_LIST, t->q->dir) != FS_OK ||
+	    fs_file_read(path, (size_t)64 << 20, &text, &len, &e) != FS_OK)
+		return;
+	if (sscanf(text, AGG_LIST_TAG " %zu %zu\n%n", &size, &n, &used) != 2 ||
+	    n == 0 || n > len / 12 ||
+	    fs_file_read(t->oldgz, (size_t)4 << 30, &gz, &gzlen, &e) !=
+	    FS_OK || gzlen != size || gzlen < GZ_HEAD + GZ_TAIL ||
+	    (ov = calloc(n, sizeof(*ov))) == NULL)
+		goto out;
+	for (p = text + used; k < n && *p != '\0'; k++)
+		if (agg_line(&p, &ov[k]) != 0 || ov[k].off < GZ_HEAD ||
+		    ov[k].off > gzlen - GZ_TAIL ||
+		    ov[k].zlen > gzlen - GZ_TAIL - ov[k].off)
+			goto out;
+	if (k != n || *p != '\0')
+		goto out;
+	qsort(ov, n, sizeof(*ov), agg_cmp);
+	a->old = (unsigned char *)gz;
+	a->oldlen = gzlen;
+	a->ov = ov;
+	a->on = n;
+	gz = NULL;
+	ov = NULL;
+out:
+	free(ov);
+	free(gz);
+	free(text);
 }
 
 /* Read the aggregate (a feed, written by now) and cut it into parts. */
@@ -1376,7 +1556,6 @@ agg_read(struct tree *t, struct agg_gz **out, fs_err *err)
 {
 	struct agg_gz *a;
 	char path[8192];
-	size_t threads = (size_t)t->nth + 1;
 	int rc;
 
 	*out = NULL;
@@ -1390,70 +1569,117 @@ agg_read(struct tree *t, struct agg_gz **out, fs_err *err)
 		free(a);
 		return rc;
 	}
-	/* About four parts a thread, so that none waits long for the last. */
-	a->part = a->len / (4 * threads);
-	if (a->part < AGG_PART_MIN)
-		a->part = AGG_PART_MIN;
-	if (a->part > AGG_PART_MAX)
-		a->part = AGG_PART_MAX;
-	a->n = a->len == 0 ? 1 : (a->len + a->part - 1) / a->part;
-	if ((a->p = calloc(a->n, sizeof(*a->p))) == NULL) {
+	if (agg_cut(a) != 0 || (a->p = calloc(a->n, sizeof(*a->p))) == NULL) {
 		agg_free(a);
 		return fs_err_nomem(err, "compressing");
 	}
+	agg_load_old(t, a);
 	*out = a;
 	return FS_OK;
 }
 
+/*
+ * Part i from the live .gz: the bytes its list gives for this input and
+ * dictionary, once they inflate to exactly the input, all of them, and
+ * stop where a part must (on a byte at a block boundary, not in the last
+ * block; the last part, at the stream's end).  0: compress it.
+ */
 static int
-agg_part(struct agg_gz *a, size_t i, fs_err *err)
+agg_reuse(struct agg_gz *a, struct agg_zs *w, size_t i, int *rejected)
 {
-	const unsigned char *in = (const unsigned char *)a->in + i * a->part;
+	const unsigned char *in = (const unsigned char *)a->in + a->off[i];
 	size_t len = part_len(a, i);
-	size_t dict = i * a->part < AGG_DICT ? i * a->part : AGG_DICT;
+	size_t dict = a->off[i] < AGG_DICT ? a->off[i] : AGG_DICT;
+	struct agg_part *p = &a->p[i];
+	struct agg_old key = { p->crc, p->dcrc, len, i + 1 == a->n, 0, 0 };
+	const struct agg_old *o;
+	int r, ok;
+
+	if (a->on == 0 || (o = bsearch(&key, a->ov, a->on, sizeof(*a->ov),
+	    agg_cmp)) == NULL)
+		return 0;
+	if (w->buf == NULL && (w->buf = malloc(AGG_CUT_MAX + 1)) == NULL)
+		return 0;
+	if (w->iready ? inflateReset(&w->i) != Z_OK :
+	    inflateInit2(&w->i, -15) != Z_OK)
+		return 0;
+	w->iready = 1;
+	if (dict > 0 && inflateSetDictionary(&w->i, in - dict, (uInt)dict) !=
+	    Z_OK)
+		return 0;
+	w->i.next_in = a->old + o->off;
+	w->i.avail_in = (uInt)o->zlen;
+	w->i.next_out = w->buf;
+	w->i.avail_out = (uInt)(AGG_CUT_MAX + 1);
+	/* Z_BLOCK stops at each block: the boundary is seen, not passed. */
+	do
+		r = inflate(&w->i, key.last ? Z_FINISH : Z_BLOCK);
+	while (r == Z_OK && w->i.avail_in > 0);
+	ok = w->i.avail_in == 0 && AGG_CUT_MAX + 1 - w->i.avail_out == len &&
+	    memcmp(w->buf, in, len) == 0 && (key.last ? r == Z_STREAM_END :
+	    r == Z_OK && (w->i.data_type & (128 | 64 | 7)) == 128);
+	if (!ok) {
+		*rejected = 1;
+		return 0;
+	}
+	if ((p->out = malloc(o->zlen > 0 ? o->zlen : 1)) == NULL)
+		return 0;
+	memcpy(p->out, a->old + o->off, o->zlen);
+	p->outlen = o->zlen;
+	return 1;
+}
+
+static int
+agg_part(struct agg_gz *a, struct agg_zs *w, size_t i, int *reused,
+    int *rejected, fs_err *err)
+{
+	const unsigned char *in = (const unsigned char *)a->in + a->off[i];
+	size_t len = part_len(a, i);
+	size_t dict = a->off[i] < AGG_DICT ? a->off[i] : AGG_DICT;
 	int last = i + 1 == a->n, r;
 	struct agg_part *p = &a->p[i];
+	z_stream *z = &w->d;
 	size_t cap;
-	z_stream z;
 
-	memset(&z, 0, sizeof(z));
-	if (deflateInit2(&z, GZ_AGGREGATE, Z_DEFLATED, -15, 8,
-	    Z_DEFAULT_STRATEGY) != Z_OK)
+	p->crc = crc32(0L, in, (uInt)len);
+	p->dcrc = crc32(0L, in - dict, (uInt)dict);
+	if ((*reused = agg_reuse(a, w, i, rejected)) != 0)
+		return FS_OK;
+	if (w->dready ? deflateReset(z) != Z_OK : deflateInit2(z,
+	    GZ_AGGREGATE, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return fs_err_nomem(err, "compressing");
-	if (dict > 0 && deflateSetDictionary(&z, in - dict, (uInt)dict) !=
-	    Z_OK) {
-		deflateEnd(&z);
+	w->dready = 1;
+	if (dict > 0 && deflateSetDictionary(z, in - dict, (uInt)dict) !=
+	    Z_OK)
 		return fs_err_set(err, FS_EINTERNAL, "gzip failed");
-	}
 	/* deflateBound is for Z_FINISH; a sync flush adds 5 bytes. */
-	cap = deflateBound(&z, (uLong)len) + 64;
-	if ((p->out = malloc(cap)) == NULL) {
-		deflateEnd(&z);
+	cap = deflateBound(z, (uLong)len) + 64;
+	if ((p->out = malloc(cap)) == NULL)
 		return fs_err_nomem(err, "compressing");
-	}
-	z.next_in = (Bytef *)(uintptr_t)in;
-	z.avail_in = (uInt)len;
-	z.next_out = p->out;
-	z.avail_out = (uInt)cap;
-	r = deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH);
-	p->outlen = cap - z.avail_out;
-	r = last ? r == Z_STREAM_END : r == Z_OK && z.avail_in == 0 &&
-	    z.avail_out > 0;
-	deflateEnd(&z);
+	z->next_in = (Bytef *)(uintptr_t)in;
+	z->avail_in = (uInt)len;
+	z->next_out = p->out;
+	z->avail_out = (uInt)cap;
+	r = deflate(z, last ? Z_FINISH : Z_SYNC_FLUSH);
+	p->outlen = cap - z->avail_out;
+	r = last ? r == Z_STREAM_END : r == Z_OK && z->avail_in == 0 &&
+	    z->avail_out > 0;
 	if (!r)
 		return fs_err_set(err, FS_EINTERNAL, "gzip failed");
-	p->crc = crc32(0L, in, (uInt)len);
 	return FS_OK;
 }
 
-/* The parts between a gzip header and trailer (RFC 1952: no name, no time). */
+/*
+ * The parts between a gzip header and trailer (RFC 1952: no name, no
+ * time), and their list for the next run.
+ */
 static int
 agg_write(struct tree *t, struct agg_gz *a, fs_err *err)
 {
-	static const unsigned char head[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0,
-	    0, 3 };
+	static const unsigned char head[GZ_HEAD] = { 0x1f, 0x8b, 8, 0, 0, 0,
+	    0, 0, 0, 3 };
 	unsigned char *buf, *w;
-	size_t total = sizeof(head) + 8;
+	size_t total = GZ_HEAD + GZ_TAIL, cap, used, at = GZ_HEAD;
 	uLong crc = crc32(0L, Z_NULL, 0);
 	uint32_t isize = (uint32_t)a->len;
 	char gz[256];
@@ -1463,8 +1689,8 @@ agg_write(struct tree *t, struct agg_gz *a, fs_err *err)
 		total += a->p[i].outlen;
 	if ((buf = malloc(total)) == NULL)
 		return fs_err_nomem(err, "compressing");
-	memcpy(buf, head, sizeof(head));
-	w = buf + sizeof(head);
+	memcpy(buf, head, GZ_HEAD);
+	w = buf + GZ_HEAD;
 	for (size_t i = 0; i < a->n; i++) {
 		memcpy(w, a->p[i].out, a->p[i].outlen);
 		w += a->p[i].outlen;
@@ -1478,6 +1704,23 @@ agg_write(struct tree *t, struct agg_gz *a, fs_err *err)
 	snprintf(gz, sizeof(gz), "%s.gz", t->q->mc->aggregate);
 	rc = write_at(t->rfd, gz, buf, total, err);
 	free(buf);
+	/* Without memory for the list, the next run compresses it all. */
+	cap = 64 + a->n * 100;
+	if (rc == FS_OK && (a->list = malloc(cap)) != NULL) {
+		used = (size_t)snprintf(a->list, cap, "%s %zu %zu\n",
+		    AGG_LIST_TAG, total, a->n);
+		for (size_t i = 0; i < a->n && used < cap; i++) {
+			used += (size_t)snprintf(a->list + used, cap - used,
+			    "%08lx %08lx %zu %d %zu %zu\n", a->p[i].crc,
+			    a->p[i].dcrc, part_len(a, i), i + 1 == a->n, at,
+			    a->p[i].outlen);
+			at += a->p[i].outlen;
+		}
+		if (used >= cap) {
+			free(a->list);
+			a->list = NULL;
+		}
+	}
 	return rc;
 }
 
@@ -1485,23 +1728,36 @@ agg_write(struct tree *t, struct agg_gz *a, fs_err *err)
 static int
 agg_compress(struct tree *t, struct agg_gz *a, fs_err *err)
 {
+	struct agg_zs w;
 	size_t i;
-	int rc, last;
+	int rc = FS_OK, last, reused, rejected;
 
+	memset(&w, 0, sizeof(w));
 	while ((i = __atomic_fetch_add(&a->next, 1, __ATOMIC_RELAXED)) <
 	    a->n) {
-		if ((rc = agg_part(a, i, err)) != FS_OK) {
+		reused = rejected = 0;
+		if ((rc = agg_part(a, &w, i, &reused, &rejected, err)) !=
+		    FS_OK) {
 			__atomic_store_n(&a->next, a->n, __ATOMIC_RELAXED);
-			return rc;
+			break;
 		}
 		/* Counted under the lock, as the tree's entities are. */
 		pthread_mutex_lock(&t->lock);
+		a->reused += (size_t)reused;
+		a->rejected += (size_t)rejected;
 		last = ++a->done == a->n;
 		pthread_mutex_unlock(&t->lock);
-		if (last)
-			return agg_write(t, a, err);
+		if (last) {
+			rc = agg_write(t, a, err);
+			break;
+		}
 	}
-	return FS_OK;
+	if (w.dready)
+		deflateEnd(&w.d);
+	if (w.iready)
+		inflateEnd(&w.i);
+	free(w.buf);
+	return rc;
 }
 
 static int
@@ -1699,6 +1955,9 @@ fs_mdq_tree_start(struct fs_mdq *q, const char *release_dir,
 	if (fs_path_fmt(prev, sizeof(prev), NULL, "%s/current/entities",
 	    publish_dir) == FS_OK)
 		t->prevfd = open(prev, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs_path_fmt(t->oldgz, sizeof(t->oldgz), NULL, "%s/current/%s.gz",
+	    publish_dir, q->mc->aggregate) != FS_OK)
+		t->oldgz[0] = '\0';
 	/* The building thread signs the feeds meanwhile. */
 	want = want > 2 ? want - 1 : 1;
 	if (want > 16)
@@ -1804,6 +2063,21 @@ fs_mdq_write(struct fs_mdq *q, fs_err *err)
 		free(q->next_state);
 		q->next_state = t->state;
 		t->state = NULL;
+		if (t->agz != NULL) {
+			free(q->next_parts);
+			q->next_parts = t->agz->list;
+			t->agz->list = NULL;
+			q->gz_parts = t->agz->n;
+			q->gz_reused = t->agz->reused;
+			if (t->agz->rejected > 0)
+				fs_report_finding(q->rep, FS_LEVEL_WARN, "mdq",
+				    NULL, NULL, q->mc->aggregate, 0, "%zu "
+				    "parts of the live %s.gz are not what "
+				    "state-dir/mdq/" AGG_LIST " says they "
+				    "are (was the file changed?): they were "
+				    "compressed again", t->agz->rejected,
+				    q->mc->aggregate);
+		}
 	}
 	tree_free(q);
 	return rc;
@@ -1841,6 +2115,11 @@ fs_mdq_commit(struct fs_mdq *q, fs_err *err)
 	rc = fs_write_file_atomic(path, text, strlen(text), 0600, err);
 	if (rc != FS_OK)
 		return rc;
+	/* Only saves time: without it, the next run compresses it all. */
+	snprintf(path, sizeof(path), "%s/" AGG_LIST, q->dir);
+	if (q->next_parts == NULL || fs_write_file_atomic(path, q->next_parts,
+	    strlen(q->next_parts), 0600, NULL) != FS_OK)
+		(void)unlink(path);
 	for (size_t i = 0; i < q->cn; i++) {
 		if (q->cv[i].used)
 			continue;
@@ -1898,6 +2177,12 @@ fs_mdq_report(const struct fs_mdq *q, json_t *rep)
 		    q->sign_seconds : 0));
 		json_object_set_new(o, "workers", json_integer(q->workers));
 	}
+	if (q->gz_parts > 0) {
+		json_object_set_new(o, "gzipParts",
+		    json_integer((json_int_t)q->gz_parts));
+		json_object_set_new(o, "gzipPartsReused",
+		    json_integer((json_int_t)q->gz_reused));
+	}
 	if (q->bounded_short > 0)
 		json_object_set_new(o, "boundedByUpstream",
 		    json_integer((json_int_t)q->bounded_short));
@@ -1923,5 +2208,6 @@ fs_mdq_free(struct fs_mdq *q)
 	pthread_mutex_destroy(&q->jlock);
 	json_decref(q->prev);
 	free(q->next_state);
+	free(q->next_parts);
 	free(q);
 }
