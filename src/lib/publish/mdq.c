@@ -66,6 +66,8 @@ struct cached {
 	unsigned char hash[32];
 	char name[192];
 	int used;			/* referenced by this run */
+	int intact;			/* 0: not read yet, 1: its bytes match
+					   its name, -1: they do not */
 };
 
 struct item {
@@ -112,6 +114,9 @@ struct fs_mdq {
 	int jfd;			/* the journal, while signing */
 	pthread_mutex_t jlock;		/* one record at a time */
 	struct tree *tree;		/* the tree being written */
+	pthread_t early;		/* fs_mdq_check_start's thread */
+	int early_on;			/* it runs, or ran and is not joined */
+	int early_stop;			/* atomic: stop it */
 	unsigned char signer[32];	/* the key (and certificate) the cache
 					   keys are for */
 };
@@ -243,9 +248,11 @@ load_cache(struct fs_mdq *q, fs_err *err)
 
 	for (unsigned b = 0; b < 256; b++) {
 		snprintf(sub, sizeof(sub), "%s/%02x", q->cache, b);
-		if ((rc = fs_mkdirs(sub, 0700, err)) != FS_OK)
+		/* Made by the first run; mkdir -p only when missing. */
+		if ((d = opendir(sub)) == NULL && errno == ENOENT &&
+		    (rc = fs_mkdirs(sub, 0700, err)) != FS_OK)
 			return rc;
-		if ((d = opendir(sub)) == NULL)
+		if (d == NULL && (d = opendir(sub)) == NULL)
 			return fs_err_set(err, FS_EIO, "cannot read '%s': %s",
 			    sub, strerror(errno));
 		while ((de = readdir(d)) != NULL) {
@@ -1046,44 +1053,82 @@ intact(const struct fs_mdq *q, const struct cached *c)
 	return memcmp(h, c->hash, 32) == 0;
 }
 
+/*
+ * Every file of the cache, on a thread of its own while the sources are
+ * parsed (on one CPU), until fs_mdq_check_cache or fs_mdq_free.
+ */
+static void *
+early_check(void *arg)
+{
+	struct fs_mdq *q = arg;
+
+	for (size_t i = 0; i < q->cn &&
+	    !__atomic_load_n(&q->early_stop, __ATOMIC_RELAXED); i++)
+		q->cv[i].intact = intact(q, &q->cv[i]) ? 1 : -1;
+	return NULL;
+}
+
+void
+fs_mdq_check_start(struct fs_mdq *q)
+{
+	if (q->cn > 0 && !q->early_on)
+		q->early_on = pthread_create(&q->early, NULL, early_check,
+		    q) == 0;
+}
+
+static void
+early_join(struct fs_mdq *q, int stop)
+{
+	if (!q->early_on)
+		return;
+	if (stop)
+		__atomic_store_n(&q->early_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(q->early, NULL);
+	q->early_on = 0;
+}
+
 struct cache_check {
 	const struct fs_mdq *q;
 	size_t next;			/* atomic: the next item */
-	unsigned char *damaged;		/* by item */
 };
 
 static void *
 cache_check_worker(void *arg)
 {
 	struct cache_check *c = arg;
+	struct cached *cf;
 	size_t i;
 
 	while ((i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED)) <
 	    c->q->n)
-		if (c->q->v[i].action == KEEP && !intact(c->q, c->q->v[i].c))
-			c->damaged[i] = 1;
+		if (c->q->v[i].action == KEEP &&
+		    (cf = c->q->v[i].c)->intact == 0)
+			cf->intact = intact(c->q, cf) ? 1 : -1;
 	return NULL;
 }
 
 /*
  * Cached documents whose file was damaged are signed again: the run
  * found them before the tree is written.  Call before fs_mdq_sign.  The
- * files are read on every CPU; the findings are made here.
+ * files fs_mdq_check_start's thread did not read are read here on every
+ * CPU; the findings are made here.
  */
 void
 fs_mdq_check_cache(struct fs_mdq *q)
 {
-	struct cache_check c = { q, 0, calloc(q->n + 1, 1) };
+	struct cache_check c = { q, 0 };
+	size_t left = 0;
 
-	/* Without memory for the marks, one file at a time below. */
-	if (c.damaged != NULL)
-		(void)fs_run_threads(threads_for(0, UINT_MAX, q->n),
+	early_join(q, 0);
+	for (size_t i = 0; i < q->n; i++)
+		left += q->v[i].action == KEEP && q->v[i].c->intact == 0;
+	if (left > 0)
+		(void)fs_run_threads(threads_for(0, UINT_MAX, left),
 		    cache_check_worker, &c);
 	for (size_t i = 0; i < q->n; i++) {
 		struct item *it = &q->v[i];
 
-		if (it->action != KEEP || (c.damaged != NULL ? !c.damaged[i] :
-		    intact(q, it->c)))
+		if (it->action != KEEP || it->c->intact == 1)
 			continue;
 		fs_report_finding(q->rep, FS_LEVEL_WARN, "mdq",
 		    it->e->entity_id, NULL, it->c->name, 0, "the cached "
@@ -1095,7 +1140,6 @@ fs_mdq_check_cache(struct fs_mdq *q)
 		it->c->used = 0;
 		it->c = NULL;
 	}
-	free(c.damaged);
 }
 
 static int
@@ -2196,6 +2240,7 @@ fs_mdq_free(struct fs_mdq *q)
 {
 	if (q == NULL)
 		return;
+	early_join(q, 1);
 	free(q->cv);
 	for (size_t i = 0; q->v != NULL && i < q->n; i++) {
 		json_decref(q->v[i].disco);

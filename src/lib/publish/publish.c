@@ -957,6 +957,16 @@ read_sources(struct run *r, int *unchanged, fs_err *err)
 			goto out;
 		}
 	}
+	/*
+	 * The MDQ signing cache, which the checks ask what to keep; its files
+	 * are checked on another CPU while the sources are parsed on this one.
+	 */
+	if (r->conf->mdq.enabled) {
+		if ((rc = fs_mdq_open(r->conf, r->o, r->now, r->rep, &r->mdq,
+		    err)) != FS_OK)
+			goto out;
+		fs_mdq_check_start(r->mdq);
+	}
 	/* Parse once, in configuration order. */
 	for (size_t i = 0; i < r->nsrc; i++) {
 		struct fs_source *s = &r->src[i];
@@ -1382,10 +1392,6 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	for (size_t i = 0; i < r.ents.n; i++)
 		(void)xmlSearchNs(r.ents.v[i].home, r.ents.v[i].node,
 		    BAD_CAST "xml");
-	/* The MDQ signing cache, which the checks ask what to keep. */
-	if (conf->mdq.enabled && (rc = fs_mdq_open(conf, o, r.now, r.rep,
-	    &r.mdq, err)) != FS_OK)
-		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* The entities the MDQ tree takes data from the checks for. */
 	for (size_t i = 0; r.mdq != NULL && i < r.ents.n; i++)

@@ -214,6 +214,12 @@ size_t fs_mdq_to_sign(const struct fs_mdq *q);
 int fs_mdq_signer(struct fs_mdq *q, const unsigned char tag[32],
     fs_err *err);
 
+/*
+ * Start reading the cache's files on a thread of its own (while the
+ * sources are parsed); fs_mdq_check_cache takes its findings.
+ */
+void fs_mdq_check_start(struct fs_mdq *q);
+
 /* Cache files whose bytes do not match their name are signed again. */
 void fs_mdq_check_cache(struct fs_mdq *q);
 
