@@ -228,7 +228,8 @@ agree(xmlDocPtr doc, struct fs_c14n_set *set, const struct fs_c14n *c)
 	return ok;
 }
 
-static int apex_agrees;
+static pthread_mutex_t apex_lock = PTHREAD_MUTEX_INITIALIZER;
+static int apex_checked, apex_agrees;	/* apex_lock */
 
 /*
  * A subtree with everything the rules bring in from outside it: default,
@@ -280,13 +281,24 @@ check_apex(void)
 	apex_agrees = ok;
 }
 
+/*
+ * Checked once per process, under a lock rather than by pthread_once:
+ * helgrind does not see that pthread_once's fast path (an atomic load)
+ * orders the check before the read, and reported a race.
+ */
 int
 fs_c14n_apex_same(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int agrees;
 
-	pthread_once(&once, check_apex);
-	return apex_agrees;
+	pthread_mutex_lock(&apex_lock);
+	if (!apex_checked) {
+		check_apex();
+		apex_checked = 1;
+	}
+	agrees = apex_agrees;
+	pthread_mutex_unlock(&apex_lock);
+	return agrees;
 }
 
 /* Run the canonicaliser into buf; judge its outcome. */

@@ -751,7 +751,8 @@ c14n_params(xmlNodePtr n, const struct fs_alg *a, int comments,
  * walk's answer: checked once on a document with IDs in every place that
  * matters (nested, namespaced look-alikes, xml:id, the excluded subtree).
  */
-static int ids_counted;
+static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
+static int ids_checked, ids_counted;	/* ids_lock */
 
 static void
 check_counting(void)
@@ -779,13 +780,20 @@ check_counting(void)
 	xmlFreeDoc(d);
 }
 
+/* Once per process, under a lock for helgrind (see fs_c14n_apex_same). */
 static int
 counts_ids(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int counted;
 
-	pthread_once(&once, check_counting);
-	return ids_counted;
+	pthread_mutex_lock(&ids_lock);
+	if (!ids_checked) {
+		check_counting();
+		ids_checked = 1;
+	}
+	counted = ids_counted;
+	pthread_mutex_unlock(&ids_lock);
+	return counted;
 }
 
 void
