@@ -24,6 +24,14 @@ int fs_publish_doc(xmlDocPtr doc, const struct fs_verify_opts *vo,
 int fs_publish_doc_mode(xmlDocPtr doc, const struct fs_verify_opts *vo,
     const char *out, int mode, fs_err *err);
 
+/*
+ * fs_publish_doc_mode to a file, keeping what was written: the bytes are
+ * made in memory while another thread verifies, then written; on success
+ * *bytes (the caller's to free) and *len are them.
+ */
+int fs_publish_doc_keep(xmlDocPtr doc, const struct fs_verify_opts *vo,
+    const char *out, int mode, char **bytes, size_t *len, fs_err *err);
+
 /* --- the aggregator: fedsign publish, fedsign check ---------------------- */
 
 #include <stddef.h>

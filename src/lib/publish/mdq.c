@@ -1275,6 +1275,8 @@ struct tree {
 					   2: it is being compressed or done,
 					   -1: none comes */
 	char oldgz[4400];		/* the live aggregate's .gz, or "" */
+	char *agg_in;			/* the aggregate's bytes, when given */
+	size_t agg_inlen;
 	int rc;
 	fs_err err;
 	pthread_t th[16];
@@ -1594,22 +1596,30 @@ out:
 	free(text);
 }
 
-/* Read the aggregate (a feed, written by now) and cut it into parts. */
+/*
+ * The aggregate (a feed, written by now): the bytes written, in (taken),
+ * or else read from its file; cut into parts.
+ */
 static int
-agg_read(struct tree *t, struct agg_gz **out, fs_err *err)
+agg_read(struct tree *t, char *in, size_t inlen, struct agg_gz **out,
+    fs_err *err)
 {
 	struct agg_gz *a;
 	char path[8192];
 	int rc;
 
 	*out = NULL;
-	if (fs_path_fmt(path, sizeof(path), err, "/proc/self/fd/%d/%s",
-	    t->rfd, t->q->mc->aggregate) != FS_OK)
-		return FS_EUSAGE;
-	if ((a = calloc(1, sizeof(*a))) == NULL)
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		free(in);
 		return fs_err_nomem(err, "compressing");
-	if ((rc = fs_file_read(path, (size_t)4 << 30, &a->in, &a->len,
-	    err)) != FS_OK) {
+	}
+	a->in = in;
+	a->len = inlen;
+	rc = FS_OK;
+	if (in == NULL && (rc = fs_path_fmt(path, sizeof(path), err,
+	    "/proc/self/fd/%d/%s", t->rfd, t->q->mc->aggregate)) == FS_OK)
+		rc = fs_file_read(path, (size_t)4 << 30, &a->in, &a->len, err);
+	if (rc != FS_OK) {
 		free(a);
 		return rc;
 	}
@@ -1937,10 +1947,13 @@ tree_worker(void *arg)
 		pthread_cond_wait(&t->cond, &t->lock);
 	if (rc == FS_OK && t->rc == FS_OK && t->agg == 1) {
 		struct agg_gz *a;
+		char *in = t->agg_in;
+		size_t inlen = t->agg_inlen;
 
 		t->agg = 2;
+		t->agg_in = NULL;
 		pthread_mutex_unlock(&t->lock);
-		rc = agg_read(t, &a, &err);
+		rc = agg_read(t, in, inlen, &a, &err);
 		pthread_mutex_lock(&t->lock);
 		if (rc == FS_OK)
 			t->agz = a;
@@ -2016,15 +2029,26 @@ fs_mdq_tree_start(struct fs_mdq *q, const char *release_dir,
 	return FS_OK;
 }
 
-/* The aggregate is written (ready 1) or will not be (ready 0). */
+/*
+ * The aggregate is written (ready 1) or will not be (ready 0); bytes
+ * (taken), when not NULL, are what was written.
+ */
 void
-fs_mdq_tree_aggregate(struct fs_mdq *q, int ready)
+fs_mdq_tree_aggregate(struct fs_mdq *q, int ready, char *bytes, size_t len)
 {
 	struct tree *t = q->tree;
 
-	if (t == NULL)
+	if (t == NULL) {
+		free(bytes);
 		return;
+	}
 	pthread_mutex_lock(&t->lock);
+	if (t->agg == 0 && ready && bytes != NULL) {
+		t->agg_in = bytes;
+		t->agg_inlen = len;
+		bytes = NULL;
+	}
+	free(bytes);
 	if (t->agg == 0)
 		t->agg = ready ? 1 : -1;
 	pthread_cond_broadcast(&t->cond);
@@ -2040,7 +2064,7 @@ tree_end(struct fs_mdq *q, fs_err *err)
 
 	if (t == NULL)
 		return FS_OK;
-	fs_mdq_tree_aggregate(q, 0);
+	fs_mdq_tree_aggregate(q, 0, NULL, 0);
 	/* The feeds are done: this thread writes what is left too. */
 	(void)tree_worker(t);
 	for (unsigned i = 0; i < t->nth; i++)
@@ -2076,6 +2100,7 @@ tree_free(struct fs_mdq *q)
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);
 	free(t->state);
+	free(t->agg_in);
 	agg_free(t->agz);
 	free(t);
 	q->tree = NULL;

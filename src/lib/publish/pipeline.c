@@ -98,3 +98,45 @@ fs_publish_doc_mode(xmlDocPtr doc, const struct fs_verify_opts *vo,
 	}
 	return fs_output_commit(o, err);
 }
+
+int
+fs_publish_doc_keep(xmlDocPtr doc, const struct fs_verify_opts *vo,
+    const char *out, int mode, char **bytes, size_t *len, fs_err *err)
+{
+	struct verify_job j = { doc, vo, { 0 }, FS_EINTERNAL };
+	fs_output *o = NULL;
+	char *buf = NULL;
+	size_t n = 0;
+	pthread_t t;
+	int threaded, rc;
+
+	*bytes = NULL;
+	*len = 0;
+	if ((rc = fs_output_open(out, mode, &o, err)) != FS_OK)
+		return rc;
+	threaded = cpus() > 1 && pthread_create(&t, NULL, verify_job_run,
+	    &j) == 0;
+	if (!threaded)
+		verify_job_run(&j);
+	rc = fs_md_save_mem(doc, &buf, &n, err);
+	if (threaded)
+		pthread_join(t, NULL);
+	if (j.rc != FS_OK) {
+		fs_output_abort(o);
+		free(buf);
+		return refused(&j, err);
+	}
+	if (rc == FS_OK)
+		rc = fs_write_all(fs_output_fd(o), buf, n, out, err);
+	if (rc == FS_OK)
+		rc = fs_output_commit(o, err);
+	else
+		fs_output_abort(o);
+	if (rc != FS_OK) {
+		free(buf);
+		return rc;
+	}
+	*bytes = buf;
+	*len = n;
+	return FS_OK;
+}

@@ -534,6 +534,8 @@ struct feed_state {
 	int bounded;			/* valid_until set by what it holds */
 	char id[48];
 	json_t *rep;
+	char *bytes;			/* the mdq: aggregate as written */
+	size_t nbytes;
 };
 
 static int
@@ -798,7 +800,12 @@ write_feed(struct run *r, struct feed_state *f, fs_err *err)
 	vo.key = fs_signer_pubkey(r->signer);
 	vo.now = r->now;
 	snprintf(path, sizeof(path), "%s/%s", r->rel.building, fc->file);
-	rc = fs_publish_doc_mode(doc, &vo, path, FEED_MODE, err);
+	/* The mdq: aggregate's bytes go on to its .gz. */
+	if (r->mdq != NULL && fc == &r->feeds[r->nfeeds - 1])
+		rc = fs_publish_doc_keep(doc, &vo, path, FEED_MODE, &f->bytes,
+		    &f->nbytes, err);
+	else
+		rc = fs_publish_doc_mode(doc, &vo, path, FEED_MODE, err);
 	if (rc == FS_ENOTVALID) {
 		refuse(r, "feed %s does not verify after signing: %s",
 		    fc->file, err->msg);
@@ -1148,8 +1155,11 @@ feeds:
 		feed_id(r, &fs[i]);
 		if ((rc = write_feed(r, &fs[i], err)) != FS_OK)
 			return rc;
-		if (r->mdq != NULL && i == r->nfeeds - 1)
-			fs_mdq_tree_aggregate(r->mdq, r->refusal[0] == '\0');
+		if (r->mdq != NULL && i == r->nfeeds - 1) {
+			fs_mdq_tree_aggregate(r->mdq, r->refusal[0] == '\0',
+			    fs[i].bytes, fs[i].nbytes);
+			fs[i].bytes = NULL;
+		}
 		if (earliest == 0 || fs[i].valid_until < earliest)
 			earliest = fs[i].valid_until;
 	}

@@ -237,7 +237,8 @@ int fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err);
  */
 int fs_mdq_tree_start(struct fs_mdq *q, const char *release_dir,
     const char *publish_dir, fs_err *err);
-void fs_mdq_tree_aggregate(struct fs_mdq *q, int ready);
+void fs_mdq_tree_aggregate(struct fs_mdq *q, int ready, char *bytes,
+    size_t len);
 int fs_mdq_write(struct fs_mdq *q, fs_err *err);
 
 /* Stop a tree that will not be finished (a refusal, an error). */
