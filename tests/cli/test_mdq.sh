@@ -19,7 +19,8 @@
 # with kill -9 in the middle of signing, 6 the token unplugged in the
 # middle of signing (and a key change that fails that way), 11 an
 # upstream's validUntil (it bounds the feed, not the documents), 12 a
-# token that returns a wrong signature.  Takes about half a minute.
+# token that returns a wrong signature, 13 an entityID JSON must escape.
+# Takes about half a minute.
 . "$SRCDIR/tests/lib.sh"
 export LC_ALL=C
 export TMPDIR=$TMP      # the harness's and the generator's temporary files go with ours
@@ -1129,5 +1130,38 @@ expect 0 "11. the next run a day later (exit 0)" env FEDSIGN_NOW="$(iso $((NOW +
 check "11. ... renews neither document (C_Sign calls: $(( $(calls C_Sign) - S0 )), at most the feed's)" \
     test $(( $(calls C_Sign) - S0 )) -le 1
 is "11. ... index.json keeps their validUntil" "$(epoch "$(vu_of "$A_ID")") $(epoch "$(vu_of "$B_ID")")" "$VA $VB"
+
+# --- 13. an entityID that JSON must escape --------------------------------------
+
+# index.json and the state are written as text (mdq.c, tree_lists): an
+# entityID with a quote, a backslash and non-ASCII characters (white space
+# is refused before) is a key like any other, and its file is the SHA-1
+# of its UTF-8 bytes.
+O=$TMP/odd
+mkdir -p "$O/members"
+crash_conf "$O" "$KEY1"
+cp "$TMP/split/entity-00003.xml" "$TMP/split/entity-00004.xml" "$O/members/"
+python3 - "$O/members/entity-00003.xml" <<'PY'
+import re, sys
+p = sys.argv[1]
+t = open(p, encoding="utf-8").read()
+t2 = re.sub(r'entityID="[^"]*"', lambda m: 'entityID="https://odd.example.org/a&quot;b\\c/\u00e9\u4e2d&#x1F600;"', t, count=1)
+assert t2 != t
+open(p, "w", encoding="utf-8").write(t2)
+PY
+ODD=$'https://odd.example.org/a"b\\c/\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80'
+fs 0 "13. a member whose entityID has a quote, a backslash, é, 中 and an emoji publishes (exit 0)" publish -c "$O/publish.yaml" -q
+is "13. index.json is JSON and names both entities, that one as it is" \
+    "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1], encoding="utf-8")); print(len(j), sys.argv[2] in j)' "$O/www/current/entities/index.json" "$ODD")" "2 True"
+is "13. ... with the SHA-1 of its UTF-8 bytes as its file" \
+    "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1], encoding="utf-8"))[sys.argv[2]]["file"])' "$O/www/current/entities/index.json" "$ODD")" \
+    "{sha1}$(printf '%s' "$ODD" | sha1sum | cut -c1-40)"
+is "13. the state names it the same way" \
+    "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1], encoding="utf-8")); print(len(j), sys.argv[2] in j)' "$O/state/mdq/entities.json" "$ODD")" "2 True"
+fs 0 "13. its document verifies" verify "$O/www/current/entities/{sha1}$(printf '%s' "$ODD" | sha1sum | cut -c1-40)" --cert "$TMP/signer1.crt"
+edit_location "$O/members/entity-00004.xml"
+fs 0 "13. the next run, with the other entity changed (exit 0)" publish -c "$O/publish.yaml" -q
+is "13. ... finds that one unchanged in the state it wrote (report: mdq changed unchanged signatures)" \
+    "$(jr "$O/state/last-report.json" '"%(changed)s %(unchanged)s %(signatures)s" % r["mdq"]')" "1 1 1"
 
 done_testing

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1842,6 +1843,101 @@ dump_at(int dirfd, const char *file, json_t *j, size_t flags, fs_err *err)
 }
 
 /*
+ * Text, for the two lists of every entity: jansson would build an object
+ * per entity and then a string of them all; these are written straight,
+ * as json_dumps(JSON_INDENT(1) | JSON_SORT_KEYS) would write them.
+ */
+struct text {
+	char *b;
+	size_t n, cap;
+	int failed;
+};
+
+static void
+text_add(struct text *x, const char *s, size_t len)
+{
+	if (x->failed)
+		return;
+	if (x->n + len + 1 > x->cap) {
+		size_t cap = x->cap ? x->cap : 65536;
+		char *b;
+
+		while (x->n + len + 1 > cap)
+			cap *= 2;
+		if ((b = realloc(x->b, cap)) == NULL) {
+			x->failed = 1;
+			return;
+		}
+		x->b = b;
+		x->cap = cap;
+	}
+	memcpy(x->b + x->n, s, len);
+	x->n += len;
+	x->b[x->n] = '\0';
+}
+
+static void
+text_fmt(struct text *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+text_fmt(struct text *x, const char *fmt, ...)
+{
+	char buf[1024];			/* an entry's fields, at most ~400 */
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		x->failed = 1;
+	else
+		text_add(x, buf, (size_t)n);
+}
+
+/* s as a JSON string (RFC 8259; UTF-8 as it is, as jansson writes it). */
+static void
+text_str(struct text *x, const char *s)
+{
+	const char *run = s;
+
+	text_add(x, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		text_add(x, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"': text_add(x, "\\\"", 2); break;
+		case '\\': text_add(x, "\\\\", 2); break;
+		case '\b': text_add(x, "\\b", 2); break;
+		case '\f': text_add(x, "\\f", 2); break;
+		case '\n': text_add(x, "\\n", 2); break;
+		case '\r': text_add(x, "\\r", 2); break;
+		case '\t': text_add(x, "\\t", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04X", c);
+			text_add(x, esc, 6);
+		}
+	}
+	text_add(x, run, (size_t)(s - run));
+	text_add(x, "\"", 1);
+}
+
+static int
+by_entity_id(const void *a, const void *b)
+{
+	const struct item *x = *(const struct item *const *)a;
+	const struct item *y = *(const struct item *const *)b;
+
+	return strcmp(x->e->entity_id, y->e->entity_id);
+}
+
+/*
  * Once every entity's files are written: entities/index.json,
  * entities.json (the discovery list, by title) and the state the next
  * run compares with (t->state).  The feeds are still being built; they
@@ -1851,61 +1947,77 @@ static int
 tree_lists(struct tree *t, fs_err *err)
 {
 	const struct fs_mdq *q = t->q;
-	json_t *idx = NULL, *state = NULL, **list = NULL, *all = NULL;
+	struct text idx = { 0 }, state = { 0 };
+	const struct item **by_id = NULL;
+	json_t **list = NULL, *all = NULL;
 	int rc;
 
-	if ((idx = json_object()) == NULL || (state = json_object()) == NULL ||
-	    (all = json_array()) == NULL ||
-	    (list = calloc(q->n + 1, sizeof(*list))) == NULL)
+	if ((all = json_array()) == NULL ||
+	    (list = calloc(q->n + 1, sizeof(*list))) == NULL ||
+	    (by_id = calloc(q->n + 1, sizeof(*by_id))) == NULL)
 		goto nomem;
 	for (size_t i = 0; i < q->n; i++) {
-		const struct item *it = &q->v[i];
-		const char *name = item_name(it);
+		list[i] = q->v[i].disco;
+		by_id[i] = &q->v[i];
+	}
+	qsort(by_id, q->n, sizeof(*by_id), by_entity_id);
+	text_add(&idx, "{", 1);
+	text_add(&state, "{", 1);
+	for (size_t i = 0; i < q->n; i++) {
+		const struct item *it = by_id[i];
 		char vu[32], dx[65], kx[65];
-		json_t *e;
 
+		/* Two entries of one key: a server would find only one. */
+		if (i > 0 && strcmp(by_id[i - 1]->e->entity_id,
+		    it->e->entity_id) == 0) {
+			rc = fs_err_set(err, FS_EINTERNAL, "entity %s has two "
+			    "documents in the MDQ tree", it->e->entity_id);
+			goto out;
+		}
 		fs_time_format(it->valid_until, vu, sizeof(vu));
 		hex(it->e->digest, 32, dx);
 		hex(it->key, 32, kx);
-		/* An entry short is an entity a server cannot find. */
-		if ((e = json_pack("{s:s,s:s,s:s,s:I,s:s}", "file", it->file,
-		    "validUntil", vu, "sha256", it->sha256, "size",
-		    (json_int_t)it->size, "digest", dx)) == NULL)
-			goto nomem;
-		if (q->mc->cache_duration > 0 && json_object_set_new(e,
-		    "cacheDuration", json_integer(
-		    (json_int_t)q->mc->cache_duration)) != 0) {
-			json_decref(e);
-			goto nomem;
-		}
-		if (json_object_set_new(idx, it->e->entity_id, e) != 0 ||
-		    json_object_set_new(state, it->e->entity_id, json_pack(
-		    "{s:s,s:s,s:I,s:b}", "key", kx, "cache", name,
-		    "validUntil", (json_int_t)it->valid_until, "bounded",
-		    it->bounded)) != 0)
-			goto nomem;
-		list[i] = it->disco;
+		text_add(&idx, i > 0 ? ",\n " : "\n ", i > 0 ? 3 : 2);
+		text_str(&idx, it->e->entity_id);
+		text_add(&idx, ": {\n", 4);
+		if (q->mc->cache_duration > 0)
+			text_fmt(&idx, "  \"cacheDuration\": %lld,\n",
+			    (long long)q->mc->cache_duration);
+		text_fmt(&idx, "  \"digest\": \"%s\",\n  \"file\": \"%s\",\n"
+		    "  \"sha256\": \"%s\",\n  \"size\": %lld,\n"
+		    "  \"validUntil\": \"%s\"\n }", dx, it->file, it->sha256,
+		    (long long)it->size, vu);
+		text_add(&state, i > 0 ? ",\n " : "\n ", i > 0 ? 3 : 2);
+		text_str(&state, it->e->entity_id);
+		text_fmt(&state, ": {\n  \"bounded\": %s,\n  \"cache\": \"%s\",\n"
+		    "  \"key\": \"%s\",\n  \"validUntil\": %lld\n }",
+		    it->bounded ? "true" : "false", item_name(it), kx,
+		    (long long)it->valid_until);
 	}
+	text_add(&idx, q->n > 0 ? "\n}" : "}", q->n > 0 ? 2 : 1);
+	text_add(&state, q->n > 0 ? "\n}" : "}", q->n > 0 ? 2 : 1);
+	if (idx.failed || state.failed)
+		goto nomem;
 	qsort(list, q->n, sizeof(*list), by_title);
 	for (size_t i = 0; i < q->n; i++)
 		if (json_array_append(all, list[i]) != 0)
 			goto nomem;
-	if ((rc = dump_at(t->fd, "index.json", idx, JSON_INDENT(1) |
-	    JSON_SORT_KEYS, err)) != FS_OK ||
+	if ((rc = write_at(t->fd, "index.json", idx.b, idx.n, err)) !=
+	    FS_OK ||
 	    (rc = dump_at(t->rfd, "entities.json", all, JSON_COMPACT, err)) !=
 	    FS_OK)
 		goto out;
-	if ((t->state = json_dumps(state, JSON_INDENT(1) | JSON_SORT_KEYS)) ==
-	    NULL)
-		rc = fs_err_nomem(err, "writing the MDQ state");
+	t->state = state.b;
+	state.b = NULL;
 	goto out;
 nomem:
 	rc = fs_err_nomem(err, "writing the MDQ tree");
 out:
+	free(idx.b);
+	free(state.b);
+	free(by_id);
 	free(list);
 	json_decref(all);
-	json_decref(idx);
-	json_decref(state);
 	return rc;
 }
 
