@@ -118,7 +118,9 @@ fs_publish_doc_keep(xmlDocPtr doc, const struct fs_verify_opts *vo,
 	    &j) == 0;
 	if (!threaded)
 		verify_job_run(&j);
-	rc = fs_md_save_mem(doc, &buf, &n, err);
+	/* Written (to the temporary file) while the verification goes on. */
+	if ((rc = fs_md_save_mem(doc, &buf, &n, err)) == FS_OK)
+		rc = fs_write_all(fs_output_fd(o), buf, n, out, err);
 	if (threaded)
 		pthread_join(t, NULL);
 	if (j.rc != FS_OK) {
@@ -126,8 +128,6 @@ fs_publish_doc_keep(xmlDocPtr doc, const struct fs_verify_opts *vo,
 		free(buf);
 		return refused(&j, err);
 	}
-	if (rc == FS_OK)
-		rc = fs_write_all(fs_output_fd(o), buf, n, out, err);
 	if (rc == FS_OK)
 		rc = fs_output_commit(o, err);
 	else
