@@ -42,6 +42,7 @@ struct run {
 	fs_report *rep;
 	time_t now;
 	xmlDictPtr dict;
+	xmlDocPtr carrier;		/* every feed's document in turn */
 	struct fs_source *src;
 	size_t nsrc;
 	struct fs_entities ents;
@@ -755,18 +756,25 @@ write_feed(struct run *r, struct feed_state *f, fs_err *err)
 	json_object_set_new(f->rep, "id", json_string(f->id));
 	if (r->o->dry_run)
 		return FS_OK;
-	if ((doc = xmlNewDoc(BAD_CAST "1.0")) == NULL)
-		return fs_err_nomem(err, "building a feed");
-	/* The shared dictionary: entities move in and out without copies. */
-	if (doc->dict != NULL)
-		xmlDictFree(doc->dict);
-	doc->dict = r->dict;
-	xmlDictReference(r->dict);
+	/*
+	 * One document carries every feed of the run, one root at a time,
+	 * with the shared dictionary: an entity moves into it once (a walk
+	 * of its subtree to set each node's doc), not into and out of each
+	 * feed.  free_run frees it after the entities.
+	 */
+	if ((doc = r->carrier) == NULL) {
+		if ((doc = xmlNewDoc(BAD_CAST "1.0")) == NULL)
+			return fs_err_nomem(err, "building a feed");
+		if (doc->dict != NULL)
+			xmlDictFree(doc->dict);
+		doc->dict = r->dict;
+		xmlDictReference(r->dict);
+		r->carrier = doc;
+	}
 	if ((root = xmlNewDocNode(doc, NULL, BAD_CAST "EntitiesDescriptor",
 	    NULL)) == NULL || (ns = xmlNewNs(root, BAD_CAST FS_NS_MD,
 	    BAD_CAST "md")) == NULL) {
 		xmlFreeNode(root);
-		xmlFreeDoc(doc);
 		return fs_err_nomem(err, "building a feed");
 	}
 	xmlSetNs(root, ns);
@@ -812,14 +820,11 @@ write_feed(struct run *r, struct feed_state *f, fs_err *err)
 		rc = FS_OK;
 	}
 out:
-	/* Back to their own documents, whatever happened. */
-	for (size_t i = 0; i < attached; i++) {
-		struct fs_entity *e = &r->ents.v[f->members[i]];
-
-		xmlUnlinkNode(e->node);
-		xmlSetTreeDoc(e->node, e->home);
-	}
-	xmlFreeDoc(doc);
+	/* Out of the feed, whatever happened; the feed goes. */
+	for (size_t i = 0; i < attached; i++)
+		xmlUnlinkNode(r->ents.v[f->members[i]].node);
+	xmlUnlinkNode(root);
+	xmlFreeNode(root);
 	return rc;
 }
 
@@ -1253,6 +1258,9 @@ free_run(struct run *r)
 		free(r->ents.v[i].c14n);
 	}
 	free(r->ents.v);
+	/* After the entities, whose nodes may be its. */
+	if (r->carrier != NULL)
+		xmlFreeDoc(r->carrier);
 	for (size_t i = 0; i < r->nsrc; i++) {
 		for (size_t j = 0; j < r->src[i].ndocs; j++) {
 			xmlFreeDoc(r->src[i].docs[j]);
