@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,45 +64,14 @@ fs_publish_doc(xmlDocPtr doc, const struct fs_verify_opts *vo,
 	return fs_publish_doc_mode(doc, vo, out, 0, err);
 }
 
-int
-fs_publish_doc_mode(xmlDocPtr doc, const struct fs_verify_opts *vo,
-    const char *out, int mode, fs_err *err)
-{
-	struct verify_job j = { doc, vo, { 0 }, FS_EINTERNAL };
-	fs_output *o = NULL;
-	pthread_t t;
-	int threaded, rc;
-
-	if (strcmp(out, "-") == 0) {
-		verify_job_run(&j);
-		if (j.rc != FS_OK)
-			return refused(&j, err);
-		return fs_md_save(doc, STDOUT_FILENO, "<stdout>", err);
-	}
-	if ((rc = fs_output_open(out, mode, &o, err)) != FS_OK)
-		return rc;
-	/* On one CPU the two would only take turns: verify, then write. */
-	threaded = cpus() > 1 && pthread_create(&t, NULL, verify_job_run,
-	    &j) == 0;
-	if (!threaded)
-		verify_job_run(&j);
-	rc = fs_md_save(doc, fs_output_fd(o), out, err);
-	if (threaded)
-		pthread_join(t, NULL);
-	if (j.rc != FS_OK) {
-		fs_output_abort(o);
-		return refused(&j, err);
-	}
-	if (rc != FS_OK) {
-		fs_output_abort(o);
-		return rc;
-	}
-	return fs_output_commit(o, err);
-}
-
-int
-fs_publish_doc_keep(xmlDocPtr doc, const struct fs_verify_opts *vo,
-    const char *out, int mode, char **bytes, size_t *len, fs_err *err)
+/*
+ * doc to the file out while another thread verifies it, committed only
+ * once it verified.  With keep, the bytes are made in memory first and,
+ * on success, are *keep (the caller's) and *keeplen.
+ */
+static int
+publish_file(xmlDocPtr doc, const struct fs_verify_opts *vo,
+    const char *out, int mode, char **keep, size_t *keeplen, fs_err *err)
 {
 	struct verify_job j = { doc, vo, { 0 }, FS_EINTERNAL };
 	fs_output *o = NULL;
@@ -110,16 +80,17 @@ fs_publish_doc_keep(xmlDocPtr doc, const struct fs_verify_opts *vo,
 	pthread_t t;
 	int threaded, rc;
 
-	*bytes = NULL;
-	*len = 0;
 	if ((rc = fs_output_open(out, mode, &o, err)) != FS_OK)
 		return rc;
+	/* On one CPU the two would only take turns: verify, then write. */
 	threaded = cpus() > 1 && pthread_create(&t, NULL, verify_job_run,
 	    &j) == 0;
 	if (!threaded)
 		verify_job_run(&j);
 	/* Written (to the temporary file) while the verification goes on. */
-	if ((rc = fs_md_save_mem(doc, &buf, &n, err)) == FS_OK)
+	if (keep == NULL)
+		rc = fs_md_save(doc, fs_output_fd(o), out, err);
+	else if ((rc = fs_md_save_mem(doc, &buf, &n, err)) == FS_OK)
 		rc = fs_write_all(fs_output_fd(o), buf, n, out, err);
 	if (threaded)
 		pthread_join(t, NULL);
@@ -128,15 +99,42 @@ fs_publish_doc_keep(xmlDocPtr doc, const struct fs_verify_opts *vo,
 		free(buf);
 		return refused(&j, err);
 	}
-	if (rc == FS_OK)
-		rc = fs_output_commit(o, err);
-	else
-		fs_output_abort(o);
 	if (rc != FS_OK) {
+		fs_output_abort(o);
 		free(buf);
 		return rc;
 	}
-	*bytes = buf;
-	*len = n;
+	if ((rc = fs_output_commit(o, err)) != FS_OK) {
+		free(buf);
+		return rc;
+	}
+	if (keep != NULL) {
+		*keep = buf;
+		*keeplen = n;
+	}
 	return FS_OK;
+}
+
+int
+fs_publish_doc_mode(xmlDocPtr doc, const struct fs_verify_opts *vo,
+    const char *out, int mode, fs_err *err)
+{
+	struct verify_job j = { doc, vo, { 0 }, FS_EINTERNAL };
+
+	if (strcmp(out, "-") == 0) {
+		verify_job_run(&j);
+		if (j.rc != FS_OK)
+			return refused(&j, err);
+		return fs_md_save(doc, STDOUT_FILENO, "<stdout>", err);
+	}
+	return publish_file(doc, vo, out, mode, NULL, NULL, err);
+}
+
+int
+fs_publish_doc_keep(xmlDocPtr doc, const struct fs_verify_opts *vo,
+    const char *out, int mode, char **bytes, size_t *len, fs_err *err)
+{
+	*bytes = NULL;
+	*len = 0;
+	return publish_file(doc, vo, out, mode, bytes, len, err);
 }
