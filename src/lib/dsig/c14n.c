@@ -229,7 +229,7 @@ agree(xmlDocPtr doc, struct fs_c14n_set *set, const struct fs_c14n *c)
 }
 
 static pthread_mutex_t apex_lock = PTHREAD_MUTEX_INITIALIZER;
-static int apex_checked, apex_agrees;	/* apex_lock */
+static int apex_checked, apex_agrees;	/* written once, under apex_lock */
 
 /*
  * A subtree with everything the rules bring in from outside it: default,
@@ -281,24 +281,22 @@ check_apex(void)
 	apex_agrees = ok;
 }
 
-/*
- * Checked once per process, under a lock rather than by pthread_once:
- * helgrind does not see that pthread_once's fast path (an atomic load)
- * orders the check before the read, and reported a race.
- */
+void
+fs_dsig_once(pthread_mutex_t *lock, int *done, void (*fn)(void))
+{
+	pthread_mutex_lock(lock);
+	if (!*done) {
+		fn();
+		*done = 1;
+	}
+	pthread_mutex_unlock(lock);
+}
+
 int
 fs_c14n_apex_same(void)
 {
-	int agrees;
-
-	pthread_mutex_lock(&apex_lock);
-	if (!apex_checked) {
-		check_apex();
-		apex_checked = 1;
-	}
-	agrees = apex_agrees;
-	pthread_mutex_unlock(&apex_lock);
-	return agrees;
+	fs_dsig_once(&apex_lock, &apex_checked, check_apex);
+	return apex_agrees;
 }
 
 /* Run the canonicaliser into buf; judge its outcome. */

@@ -2,6 +2,8 @@
 #ifndef FS_DSIG_INT_H
 #define FS_DSIG_INT_H
 
+#include <pthread.h>
+
 #include <libxml/c14n.h>
 
 #include "fedsign/dsig.h"
@@ -25,6 +27,15 @@ struct fs_c14n_set {
  * the value id.  DTD-declared IDs cannot occur: a DOCTYPE is refused.
  */
 int fs_dsig_is_id(const xmlAttr *a, const xmlChar *id);
+
+/*
+ * A self-check run once per process: fn runs under lock the first time
+ * (*done records it); what fn wrote may be read once this returns.  A
+ * lock rather than pthread_once: helgrind does not see that
+ * pthread_once's fast path (an atomic load) orders fn's writes before
+ * another thread's reads, and reports a race.
+ */
+void fs_dsig_once(pthread_mutex_t *lock, int *done, void (*fn)(void));
 
 struct fs_c14n {
 	int mode;		/* XML_C14N_EXCLUSIVE_1_0 or XML_C14N_1_0 */

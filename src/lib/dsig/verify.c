@@ -752,7 +752,7 @@ c14n_params(xmlNodePtr n, const struct fs_alg *a, int comments,
  * matters (nested, namespaced look-alikes, xml:id, the excluded subtree).
  */
 static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
-static int ids_checked, ids_counted;	/* ids_lock */
+static int ids_checked, ids_counted;	/* written once, under ids_lock */
 
 static void
 check_counting(void)
@@ -780,20 +780,11 @@ check_counting(void)
 	xmlFreeDoc(d);
 }
 
-/* Once per process, under a lock for helgrind (see fs_c14n_apex_same). */
 static int
 counts_ids(void)
 {
-	int counted;
-
-	pthread_mutex_lock(&ids_lock);
-	if (!ids_checked) {
-		check_counting();
-		ids_checked = 1;
-	}
-	counted = ids_counted;
-	pthread_mutex_unlock(&ids_lock);
-	return counted;
+	fs_dsig_once(&ids_lock, &ids_checked, check_counting);
+	return ids_counted;
 }
 
 void
