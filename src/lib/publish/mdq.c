@@ -1421,7 +1421,6 @@ struct agg_gz {
 					   listed but not in it (the lock) */
 	struct agg_part *p;
 	unsigned char *old;		/* the live .gz, when listed */
-	size_t oldlen;
 	struct agg_old *ov;		/* its parts, by agg_cmp */
 	size_t on;
 	char *list;			/* the new .gz's, for the next run */
@@ -1586,7 +1585,6 @@ agg_load_old(struct tree *t, struct agg_gz *a)
 		goto out;
 	qsort(ov, n, sizeof(*ov), agg_cmp);
 	a->old = (unsigned char *)gz;
-	a->oldlen = gzlen;
 	a->ov = ov;
 	a->on = n;
 	gz = NULL;
@@ -1634,17 +1632,16 @@ agg_read(struct tree *t, char *in, size_t inlen, struct agg_gz **out,
 }
 
 /*
- * Part i from the live .gz: the bytes its list gives for this input and
- * dictionary, once they inflate to exactly the input, all of them, and
- * stop where a part must (on a byte at a block boundary, not in the last
- * block; the last part, at the stream's end).  0: compress it.
+ * Part i (len bytes at in, dict bytes before them its dictionary) from
+ * the live .gz: the bytes its list gives for this input and dictionary,
+ * once they inflate to exactly the input, all of them, and stop where a
+ * part must (on a byte at a block boundary, not in the last block; the
+ * last part, at the stream's end).  0: compress it.
  */
 static int
-agg_reuse(struct agg_gz *a, struct agg_zs *w, size_t i, int *rejected)
+agg_reuse(struct agg_gz *a, struct agg_zs *w, size_t i,
+    const unsigned char *in, size_t len, size_t dict, int *rejected)
 {
-	const unsigned char *in = (const unsigned char *)a->in + a->off[i];
-	size_t len = part_len(a, i);
-	size_t dict = a->off[i] < AGG_DICT ? a->off[i] : AGG_DICT;
 	struct agg_part *p = &a->p[i];
 	struct agg_old key = { p->crc, p->dcrc, len, i + 1 == a->n, 0, 0 };
 	const struct agg_old *o;
@@ -1698,7 +1695,7 @@ agg_part(struct agg_gz *a, struct agg_zs *w, size_t i, int *reused,
 
 	p->crc = crc32(0L, in, (uInt)len);
 	p->dcrc = crc32(0L, in - dict, (uInt)dict);
-	if ((*reused = agg_reuse(a, w, i, rejected)) != 0)
+	if ((*reused = agg_reuse(a, w, i, in, len, dict, rejected)) != 0)
 		return FS_OK;
 	if (w->dready ? deflateReset(z) != Z_OK : deflateInit2(z,
 	    GZ_AGGREGATE, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
