@@ -1133,8 +1133,8 @@ is "11. ... index.json keeps their validUntil" "$(epoch "$(vu_of "$A_ID")") $(ep
 
 # --- 13. an entityID that JSON must escape --------------------------------------
 
-# index.json and the state are written as text (mdq.c, tree_lists): an
-# entityID with a quote, a backslash and non-ASCII characters (white space
+# index.json and the state are joined a member at a time (mdq.c,
+# tree_lists; jansson prints each member): an entityID with a quote, a backslash and non-ASCII characters (white space
 # is refused before) is a key like any other, and its file is the SHA-1
 # of its UTF-8 bytes.
 O=$TMP/odd
