@@ -42,10 +42,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <libdeflate.h>
 #include <openssl/evp.h>
-#include <zlib.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <zlib.h>
 
 #include "fedsign/dsig.h"
 #include "fedsign/file.h"
@@ -1181,28 +1182,27 @@ write_at(int dirfd, const char *file, const void *buf, size_t len,
 
 /*
  * The entities' gzip (RFC 1952, no name, no time: the same bytes each
- * time) with one deflate stream per thread, reset between documents:
- * setting a stream up costs more than compressing a 6 kB entity.
- * Entities are compressed at level 1 (nginx's gzip_comp_level default: 2%
- * larger than level 6 for a third less time), the aggregate at level 6 (a
- * quarter smaller), in parts (agg_part).
+ * time), by libdeflate: one compressor per thread, for whole buffers.
+ * At level 1 it takes 0.24 CPU-seconds for the 87 MB of 10,100 signed
+ * entities, where zlib's level 1 took 0.60 for 2% more bytes (nginx's
+ * gzip_comp_level default is 1 too).  The aggregate is compressed by
+ * zlib at level 6 (a quarter smaller), in parts (agg_part): libdeflate
+ * has no streams to prime with the 32 kB before a part.
  */
 struct gz {
-	z_stream z;
-	int ready;			/* z is set up */
+	struct libdeflate_compressor *c;
 	unsigned char *out;
 	size_t cap;
 };
 
-#define GZ_ENTITY	Z_BEST_SPEED
+#define GZ_ENTITY	1
 #define GZ_AGGREGATE	Z_DEFAULT_COMPRESSION
-#define GZ_STEP		((size_t)1 << 30)
 
 static void
 gz_free(struct gz *g)
 {
-	if (g->ready)
-		deflateEnd(&g->z);
+	if (g->c != NULL)
+		libdeflate_free_compressor(g->c);
 	free(g->out);
 	memset(g, 0, sizeof(*g));
 }
@@ -1212,20 +1212,12 @@ static int
 gz_buf(struct gz *g, const void *in, size_t len, const unsigned char **out,
     size_t *outlen, fs_err *err)
 {
-	const unsigned char *p = in;
 	size_t need;
-	int r;
 
-	if (!g->ready) {
-		memset(&g->z, 0, sizeof(g->z));
-		if (deflateInit2(&g->z, GZ_ENTITY, Z_DEFLATED, 15 + 16, 8,
-		    Z_DEFAULT_STRATEGY) != Z_OK)
-			return fs_err_nomem(err, "compressing");
-		g->ready = 1;
-	} else if (deflateReset(&g->z) != Z_OK) {
-		return fs_err_set(err, FS_EINTERNAL, "gzip failed");
-	}
-	need = deflateBound(&g->z, (uLong)len) + 64;
+	if (g->c == NULL &&
+	    (g->c = libdeflate_alloc_compressor(GZ_ENTITY)) == NULL)
+		return fs_err_nomem(err, "compressing");
+	need = libdeflate_gzip_compress_bound(g->c, len);
 	if (need > g->cap) {
 		unsigned char *n = realloc(g->out, need);
 
@@ -1234,27 +1226,10 @@ gz_buf(struct gz *g, const void *in, size_t len, const unsigned char **out,
 		g->out = n;
 		g->cap = need;
 	}
-	/* avail_in and avail_out are 32 bits: 1 GiB at a time. */
-	g->z.next_out = g->out;
-	for (;;) {
-		size_t in_now = len < GZ_STEP ? len : GZ_STEP;
-		size_t room = g->cap - (size_t)(g->z.next_out - g->out);
-
-		if (room > GZ_STEP)
-			room = GZ_STEP;
-		g->z.next_in = (Bytef *)(uintptr_t)p;
-		g->z.avail_in = (uInt)in_now;
-		g->z.avail_out = (uInt)room;
-		r = deflate(&g->z, in_now == len ? Z_FINISH : Z_NO_FLUSH);
-		p += in_now - g->z.avail_in;
-		len -= in_now - g->z.avail_in;
-		if (r == Z_STREAM_END)
-			break;
-		if (r != Z_OK || room == 0)
-			return fs_err_set(err, FS_EINTERNAL, "gzip failed");
-	}
+	if ((*outlen = libdeflate_gzip_compress(g->c, in, len, g->out,
+	    g->cap)) == 0)
+		return fs_err_set(err, FS_EINTERNAL, "gzip failed");
 	*out = g->out;
-	*outlen = (size_t)(g->z.next_out - g->out);
 	return FS_OK;
 }
 
