@@ -262,6 +262,18 @@ def tree(rel, idsfile, cachedur, tag, spread):
         bad += ["%r before %r" % (lst[k]["title"], lst[k + 1]["title"])
                 for k in range(len(keys) - 1) if keys[k] > keys[k + 1]]
         tap(tag, "entities.json lists every entity once, sorted by title", bad)
+        # Its members are made from the texts of the .json files, or
+        # printed again for the entities linked from the live release.
+        diff = []
+        for o in lst:
+            n = name_of(o.get("entityID", ""))
+            try:
+                with open(os.path.join(ent, n + ".json"), encoding="utf-8") as f:
+                    if json.load(f) != o:
+                        diff.append("%s: not what %s.json says" % (o.get("entityID"), n))
+            except Exception as e:
+                diff.append("%s.json: %s" % (n, e))
+        tap(tag, "each entry of entities.json is its entity's HEX.json", diff)
     except Exception as e:
         tap(tag, "entities.json lists every entity once, sorted by title", [str(e)])
     # entities.xml

@@ -81,6 +81,7 @@ struct item {
 	int bounded;			/* validUntil set by what it came with */
 	char new_name[192];		/* the cache file this run made */
 	json_t *disco;			/* its discovery JSON */
+	char *disco_text;		/* as its .json has it, when written */
 	char sha256[65];		/* of the published bytes */
 	unsigned char hash[32];		/* of new_name's bytes */
 	struct fs_dsig_prep *prep;	/* while signing */
@@ -1344,11 +1345,11 @@ tree_one(struct tree *t, struct gz *g, struct item *it, fs_err *err)
 		if (rc != FS_OK)
 			return rc;
 	}
+	/* Kept for entities.json. */
 	if ((text = json_dumps(it->disco, JSON_COMPACT)) == NULL)
 		return fs_err_nomem(err, "writing the MDQ tree");
-	rc = write_at(t->fd, js, text, strlen(text), err);
-	free(text);
-	return rc;
+	it->disco_text = text;
+	return write_at(t->fd, js, text, strlen(text), err);
 }
 
 /*
@@ -1789,7 +1790,8 @@ agg_compress(struct tree *t, struct agg_gz *a, fs_err *err)
 static int
 by_title(const void *a, const void *b)
 {
-	const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+	const json_t *x = (*(const struct item *const *)a)->disco;
+	const json_t *y = (*(const struct item *const *)b)->disco;
 	const char *tx = json_string_value(json_object_get(x, "title"));
 	const char *ty = json_string_value(json_object_get(y, "title"));
 	int c = strcasecmp(tx ? tx : "", ty ? ty : "");
@@ -1798,19 +1800,6 @@ by_title(const void *a, const void *b)
 		return c;
 	return strcmp(json_string_value(json_object_get(x, "entityID")),
 	    json_string_value(json_object_get(y, "entityID")));
-}
-
-static int
-dump_at(int dirfd, const char *file, json_t *j, size_t flags, fs_err *err)
-{
-	char *text;
-	int rc;
-
-	if ((text = json_dumps(j, flags)) == NULL)
-		return fs_err_nomem(err, "writing the MDQ tree");
-	rc = write_at(dirfd, file, text, strlen(text), err);
-	free(text);
-	return rc;
 }
 
 /*
@@ -1912,9 +1901,9 @@ static int
 tree_lists(struct tree *t, fs_err *err)
 {
 	const struct fs_mdq *q = t->q;
-	struct text idx = { 0 }, state = { 0 };
-	const struct item **by_id = NULL;
-	json_t **list = NULL, *all = NULL, *ie = NULL, *se = NULL;
+	struct text idx = { 0 }, state = { 0 }, all = { 0 };
+	const struct item **by_id = NULL, **list = NULL;
+	json_t *ie = NULL, *se = NULL;
 	json_t *digest, *file, *sha256, *size, *ivu, *cache, *key, *svu;
 	int rc;
 
@@ -1925,8 +1914,7 @@ tree_lists(struct tree *t, fs_err *err)
 	    "sha256", "", "size", (json_int_t)0, "validUntil", "");
 	se = json_pack("{s:b,s:s,s:s,s:I}", "bounded", 0, "cache", "", "key",
 	    "", "validUntil", (json_int_t)0);
-	if (ie == NULL || se == NULL || (all = json_array()) == NULL ||
-	    (list = calloc(q->n + 1, sizeof(*list))) == NULL ||
+	if (ie == NULL || se == NULL || (list = calloc(q->n + 1, sizeof(*list))) == NULL ||
 	    (by_id = calloc(q->n + 1, sizeof(*by_id))) == NULL)
 		goto nomem;
 	digest = json_object_get(ie, "digest");
@@ -1938,8 +1926,7 @@ tree_lists(struct tree *t, fs_err *err)
 	key = json_object_get(se, "key");
 	svu = json_object_get(se, "validUntil");
 	for (size_t i = 0; i < q->n; i++) {
-		list[i] = q->v[i].disco;
-		by_id[i] = &q->v[i];
+		list[i] = by_id[i] = &q->v[i];
 	}
 	qsort(by_id, q->n, sizeof(*by_id), by_entity_id);
 	for (size_t i = 0; i < q->n; i++) {
@@ -1974,13 +1961,32 @@ tree_lists(struct tree *t, fs_err *err)
 	text_end(&state, q->n);
 	if (idx.failed || state.failed)
 		goto nomem;
+	/*
+	 * entities.json: what json_dumps(JSON_COMPACT) makes of the array
+	 * of them all, from the texts their .json files were written from
+	 * (a first run writes them all, saving a second dump of 9 MB), or
+	 * printed now.
+	 */
 	qsort(list, q->n, sizeof(*list), by_title);
-	for (size_t i = 0; i < q->n; i++)
-		if (json_array_append(all, list[i]) != 0)
+	text_add(&all, "[", 1);
+	for (size_t i = 0; i < q->n; i++) {
+		char *own = NULL;
+		const char *js = list[i]->disco_text;
+
+		if (js == NULL && (js = own = json_dumps(list[i]->disco,
+		    JSON_COMPACT)) == NULL)
 			goto nomem;
+		if (i > 0)
+			text_add(&all, ",", 1);
+		text_add(&all, js, strlen(js));
+		free(own);
+	}
+	text_add(&all, "]", 1);
+	if (all.failed)
+		goto nomem;
 	if ((rc = write_at(t->fd, "index.json", idx.b, idx.n, err)) !=
 	    FS_OK ||
-	    (rc = dump_at(t->rfd, "entities.json", all, JSON_COMPACT, err)) !=
+	    (rc = write_at(t->rfd, "entities.json", all.b, all.n, err)) !=
 	    FS_OK)
 		goto out;
 	t->state = state.b;
@@ -1991,9 +1997,9 @@ nomem:
 out:
 	free(idx.b);
 	free(state.b);
+	free(all.b);
 	free(by_id);
 	free(list);
-	json_decref(all);
 	json_decref(ie);
 	json_decref(se);
 	return rc;
@@ -2359,6 +2365,7 @@ fs_mdq_free(struct fs_mdq *q)
 	free(q->cv);
 	for (size_t i = 0; q->v != NULL && i < q->n; i++) {
 		json_decref(q->v[i].disco);
+		free(q->v[i].disco_text);
 		free(q->v[i].doc);
 	}
 	free(q->v);
