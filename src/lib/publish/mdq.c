@@ -1862,17 +1862,18 @@ text_json(struct text *x, const json_t *v, size_t flags)
 	free(big);
 }
 
-/* One member, "KEY": VALUE, of a list; the first one opens it. */
+/*
+ * One member of a list, KEY (printed by jansson) ": " VALUE; the first
+ * one opens it.
+ */
 static void
-text_member(struct text *x, size_t i, const char *key, const json_t *v)
+text_member(struct text *x, size_t i, const struct text *key,
+    const json_t *v)
 {
-	json_t *k = json_string(key);
-
 	text_add(x, i > 0 ? ",\n" : "{\n", 2);
-	text_json(x, k, JSON_ENCODE_ANY);
+	text_add(x, key->b, key->n);
 	text_add(x, ": ", 2);
 	text_json(x, v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(k);
 }
 
 /* The end of a list of n members. */
@@ -1901,7 +1902,7 @@ static int
 tree_lists(struct tree *t, fs_err *err)
 {
 	const struct fs_mdq *q = t->q;
-	struct text idx = { 0 }, state = { 0 }, all = { 0 };
+	struct text idx = { 0 }, state = { 0 }, all = { 0 }, id = { 0 };
 	const struct item **by_id = NULL, **list = NULL;
 	json_t *ie = NULL, *se = NULL;
 	json_t *digest, *file, *sha256, *size, *ivu, *cache, *key, *svu;
@@ -1914,7 +1915,8 @@ tree_lists(struct tree *t, fs_err *err)
 	    "sha256", "", "size", (json_int_t)0, "validUntil", "");
 	se = json_pack("{s:b,s:s,s:s,s:I}", "bounded", 0, "cache", "", "key",
 	    "", "validUntil", (json_int_t)0);
-	if (ie == NULL || se == NULL || (list = calloc(q->n + 1, sizeof(*list))) == NULL ||
+	if (ie == NULL || se == NULL ||
+	    (list = calloc(q->n + 1, sizeof(*list))) == NULL ||
 	    (by_id = calloc(q->n + 1, sizeof(*by_id))) == NULL)
 		goto nomem;
 	digest = json_object_get(ie, "digest");
@@ -1925,13 +1927,13 @@ tree_lists(struct tree *t, fs_err *err)
 	cache = json_object_get(se, "cache");
 	key = json_object_get(se, "key");
 	svu = json_object_get(se, "validUntil");
-	for (size_t i = 0; i < q->n; i++) {
+	for (size_t i = 0; i < q->n; i++)
 		list[i] = by_id[i] = &q->v[i];
-	}
 	qsort(by_id, q->n, sizeof(*by_id), by_entity_id);
 	for (size_t i = 0; i < q->n; i++) {
 		const struct item *it = by_id[i];
 		char vu[32], dx[65], kx[65];
+		json_t *k;
 
 		/* Two entries of one key: a server would find only one. */
 		if (i > 0 && strcmp(by_id[i - 1]->e->entity_id,
@@ -1954,8 +1956,15 @@ tree_lists(struct tree *t, fs_err *err)
 		    json_string_set(key, kx) != 0 ||
 		    json_integer_set(svu, (json_int_t)it->valid_until) != 0)
 			goto nomem;
-		text_member(&idx, i, it->e->entity_id, ie);
-		text_member(&state, i, it->e->entity_id, se);
+		/* The entityID, printed once for both lists. */
+		id.n = 0;
+		k = json_string(it->e->entity_id);
+		text_json(&id, k, JSON_ENCODE_ANY);
+		json_decref(k);
+		if (id.failed)
+			goto nomem;
+		text_member(&idx, i, &id, ie);
+		text_member(&state, i, &id, se);
 	}
 	text_end(&idx, q->n);
 	text_end(&state, q->n);
@@ -1998,6 +2007,7 @@ out:
 	free(idx.b);
 	free(state.b);
 	free(all.b);
+	free(id.b);
 	free(by_id);
 	free(list);
 	json_decref(ie);
