@@ -717,6 +717,13 @@ fs_publish_sign_opts(const struct fs_conf *conf, struct fs_sign_opts *so)
 }
 
 /* Build, sign and write one feed; the entities go back afterwards. */
+/* The mdq: aggregate: the last feed, which fs_publish_run adds. */
+static int
+is_mdq_aggregate(const struct run *r, const struct feed_state *f)
+{
+	return r->mdq != NULL && f->conf == &r->feeds[r->nfeeds - 1];
+}
+
 static int
 write_feed(struct run *r, struct feed_state *f, fs_err *err)
 {
@@ -809,7 +816,7 @@ write_feed(struct run *r, struct feed_state *f, fs_err *err)
 	vo.now = r->now;
 	snprintf(path, sizeof(path), "%s/%s", r->rel.building, fc->file);
 	/* The mdq: aggregate's bytes go on to its .gz. */
-	if (r->mdq != NULL && fc == &r->feeds[r->nfeeds - 1])
+	if (is_mdq_aggregate(r, f))
 		rc = fs_publish_doc_keep(doc, &vo, path, FEED_MODE, &f->bytes,
 		    &f->nbytes, err);
 	else
@@ -1160,7 +1167,7 @@ feeds:
 		feed_id(r, &fs[i]);
 		if ((rc = write_feed(r, &fs[i], err)) != FS_OK)
 			return rc;
-		if (r->mdq != NULL && i == r->nfeeds - 1) {
+		if (is_mdq_aggregate(r, &fs[i])) {
 			fs_mdq_tree_aggregate(r->mdq, r->refusal[0] == '\0',
 			    fs[i].bytes, fs[i].nbytes);
 			fs[i].bytes = NULL;
