@@ -77,7 +77,19 @@ int fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
     fs_err *err);
 int fs_dsig_finish(const struct fs_dsig_tmpl *t,
     const struct fs_dsig_prep *p, fs_signer *signer, char **buf,
-    size_t *len, fs_err *err);
+    size_t *len, uint8_t **sig, size_t *siglen, fs_err *err);
+/*
+ * fs_dsig_finish gives the SignatureValue too when sig is not NULL (the
+ * caller frees *sig; NULL for a document that went the general way).
+ * fs_dsig_finish_with makes the signed document of a prepared one from
+ * such a SignatureValue instead of the token's: the same bytes
+ * fs_dsig_finish gave, once sig verifies with the public key.
+ * FS_ENOTVALID when it does not, or when the document goes the general
+ * way.
+ */
+int fs_dsig_finish_with(const struct fs_dsig_tmpl *t,
+    const struct fs_dsig_prep *p, const uint8_t *sig, size_t siglen,
+    char **buf, size_t *len, fs_err *err);
 void fs_dsig_prep_free(struct fs_dsig_prep *p);
 /*
  * The prepared bytes parsed again (as name) and canonicalised anew: their

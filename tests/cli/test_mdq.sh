@@ -45,6 +45,8 @@ cat >"$MQ" <<'PYEOF'
   mq.py get JSON EXPR [ARG]   print EXPR on the JSON document r (ARGs in a)
   mq.py cache STATE           "FILES ENTITIES": the files under
                               STATE/mdq/cache, and the entities they hold
+  mq.py journal FILE [damage] the signature records of an MDQ journal;
+                              damage: one changed, one cut short added
   mq.py tree REL IDS CACHEDUR TAG [NOW VALIDITY WINDOW]
       The published tree REL (a release folder) for the entityIDs in file
       IDS: entities/{sha1}HEX (HEX: SHA-1 of the entityID) with .gz and
@@ -140,6 +142,27 @@ def cache(state):
             except Exception:
                 pass
     print(files, len(ents))
+
+
+def journal(path, damage=False):
+    """The FSJ2 (signature) records of an MDQ journal, counted.  With
+    damage: one bit of the first one's signature flipped, and a record
+    cut short appended, as a kill in the middle of its write leaves it."""
+    b = bytearray(open(path, "rb").read())
+    at, n, first = 0, 0, None
+    while at < len(b):
+        nl = b.index(b"\n", at)
+        kind, name, size = bytes(b[at:nl]).decode().split(" ")
+        if kind == "FSJ2":
+            n += 1
+            if first is None:
+                first = nl + 1
+        at = nl + 1 + int(size)
+    if damage:
+        b[first + 7] ^= 0x10
+        b += b"FSJ2 " + b"ab" * 40
+        open(path, "wb").write(b)
+    print(n)
 
 
 def tree(rel, idsfile, cachedur, tag, spread):
@@ -440,6 +463,8 @@ def main():
         get(a[0], a[1], a[2:])
     elif cmd == "cache":
         cache(a[0])
+    elif cmd == "journal":
+        journal(a[0], len(a) > 1 and a[1] == "damage")
     elif cmd == "tree":
         tree(a[0], a[1], a[2], a[3], tuple(int(x) for x in a[4:7]) if len(a) >= 7 else None)
     elif cmd == "step":
@@ -996,18 +1021,41 @@ echo "# the killed run asked for $LINES signatures"
 # calls, the feeds took none of them.
 check "5. it was killed in the middle of signing the entities ($LINES C_Sign calls of 80)" test "$LINES" -ge 3 -a "$LINES" -lt 80
 same_tree "5. publish-dir byte-identical (but for the unfinished releases/.building-* folder)" crash "$K/www" '\.building-'
+# The killed run's journal: a record of each signature the token returned.
+JN=$(python3 "$MQ" journal "$K/state/mdq/journal")
+check "5. the journal holds a signature record (FSJ2) for each signature returned: $JN of $LINES asked for" \
+    test "${JN:-0}" -ge $((LINES - 2)) -a "${JN:-0}" -le "$LINES"
+cp -a "$K" "$K-torn"
 S0=$(calls C_Sign)
 fs 0 "5. the rerun without the rate limit publishes (exit 0)" publish -c "$K/publish.yaml" -q
 RE=$(jr "$K/state/last-report.json" 'r["signatures"]["entities"]')
 RF=$(jr "$K/state/last-report.json" 'r["signatures"]["feeds"]')
+RR=$(jr "$K/state/last-report.json" 'r["mdq"].get("recovered", 0)')
 is "5. the rerun's C_Sign calls are its report's signatures (entities + feeds)" "$(( $(calls C_Sign) - S0 ))" "$(( RE + RF ))"
 is "5. ... both feeds signed" "$RF" 2
 check "5. it signs only what the killed run had not: 80 - $LINES (its C_Sign lines) <= $RE <= 80 - $LINES + the 2 in flight" \
     test "${RE:-0}" -ge $((80 - LINES)) -a "${RE:-0}" -le $((80 - LINES + 2))
+is "5. the journal's $JN signatures made their documents again (mdq.recovered)" "$RR" "$JN"
+is "5. ... and those are all it did not sign: recovered + signed = 80" "$((RR + RE))" 80
+check "5. the journal is gone once the tree is written" test ! -e "$K/state/mdq/journal"
 is "5. the cache holds one document per entity" "$(python3 "$MQ" cache "$K/state")" "90 90"
 check "5. no .building- folder is left" bash -c "! ls -a '$K/www/releases' | grep -q building"
 tap "5. the tree" python3 "$MQ" tree "$K/www/current" "$TMP/ids5" PT6H "5."
 verify_all "5. every document verifies" "$TMP/signer1.crt" "$K/www/current" 90
+
+# The same killed run, its journal damaged: one signature changed in a
+# byte, and a last record cut short, as a kill in the middle of its write
+# would leave it.
+python3 "$MQ" journal "$K-torn/state/mdq/journal" damage >/dev/null
+S0=$(calls C_Sign)
+fs 0 "5. the rerun with a damaged journal publishes (exit 0)" publish -c "$K-torn/publish.yaml" -q
+RE=$(jr "$K-torn/state/last-report.json" 'r["signatures"]["entities"]')
+RR=$(jr "$K-torn/state/last-report.json" 'r["mdq"].get("recovered", 0)')
+is "5. ... the changed signature is not used: $((JN - 1)) documents made again" "$RR" "$((JN - 1))"
+is "5. ... the entity it was for is signed again: recovered + signed = 80" "$((RR + RE))" 80
+check "5. ... and a finding says so" grep -q "does not make this document again" "$K-torn/state/last-report.json"
+is "5. ... the cache holds one document per entity" "$(python3 "$MQ" cache "$K-torn/state")" "90 90"
+verify_all "5. ... every document verifies" "$TMP/signer1.crt" "$K-torn/www/current" 90
 
 # --- 6. the token unplugged in the middle of signing -----------------------------------
 

@@ -574,40 +574,26 @@ fs_dsig_prep_check(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
 	return rc;
 }
 
-int
-fs_dsig_finish(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
-    fs_signer *signer, char **buf, size_t *len, fs_err *err)
+/*
+ * The SignatureValue sig checked with the template's public key, then the
+ * signed document made around it.  FS_ENOTVALID when it does not verify.
+ */
+static int
+assemble(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
+    const uint8_t *sig, size_t siglen, char **buf, size_t *len, fs_err *err)
 {
 	const EVP_MD *smd = fs_alg_md(t->a.sig);
 	unsigned char h[EVP_MAX_MD_SIZE];
 	unsigned int hlen;
 	char *svb64 = NULL, *o = NULL;
-	uint8_t *sig = NULL;
-	size_t siglen, olen, cl;
+	size_t olen;
 	int rc, n;
 
-	*buf = NULL;
-	*len = 0;
-	if (p->doc != NULL)
-		return sign_dom(t, p->doc, signer, buf, len, err);
-	cl = strlen(p->csi);
-	if ((rc = fs_signer_sign(signer, smd, (const uint8_t *)p->csi, cl, 0,
-	    &sig, &siglen, err)) != FS_OK)
-		goto out;
-	/* The token's answer, checked before anything is made of it. */
-	if (EVP_Digest(p->csi, cl, h, &hlen, smd, NULL) != 1) {
-		rc = fs_err_openssl(err, FS_EINTERNAL, "digest failed");
-		goto out;
-	}
+	if (EVP_Digest(p->csi, strlen(p->csi), h, &hlen, smd, NULL) != 1)
+		return fs_err_openssl(err, FS_EINTERNAL, "digest failed");
 	if ((rc = fs_digest_verify(t->pub, t->type, t->bits, smd, h, hlen,
-	    sig, siglen, err)) != FS_OK) {
-		if (rc == FS_ENOTVALID)
-			rc = fs_err_set(err, FS_ETOKEN, "the token returned a "
-			    "signature that does not verify with its public "
-			    "key: a fault of the token; nothing it signed is "
-			    "used");
-		goto out;
-	}
+	    sig, siglen, err)) != FS_OK)
+		return rc;
 	if ((svb64 = fs_b64_encode(sig, siglen, 1)) == NULL)
 		goto oom;
 	olen = p->ulen + strlen(p->dsi) + strlen(svb64) +
@@ -634,6 +620,52 @@ oom:
 out:
 	free(svb64);
 	free(o);
+	return rc;
+}
+
+int
+fs_dsig_finish(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
+    fs_signer *signer, char **buf, size_t *len, uint8_t **sigout,
+    size_t *siglenout, fs_err *err)
+{
+	uint8_t *sig = NULL;
+	size_t siglen;
+	int rc;
+
+	*buf = NULL;
+	*len = 0;
+	if (sigout != NULL) {
+		*sigout = NULL;
+		*siglenout = 0;
+	}
+	if (p->doc != NULL)
+		return sign_dom(t, p->doc, signer, buf, len, err);
+	if ((rc = fs_signer_sign(signer, fs_alg_md(t->a.sig),
+	    (const uint8_t *)p->csi, strlen(p->csi), 0, &sig, &siglen, err)) !=
+	    FS_OK)
+		return rc;
+	/* The token's answer, checked before anything is made of it. */
+	if ((rc = assemble(t, p, sig, siglen, buf, len, err)) == FS_ENOTVALID)
+		rc = fs_err_set(err, FS_ETOKEN, "the token returned a "
+		    "signature that does not verify with its public key: a "
+		    "fault of the token; nothing it signed is used");
+	if (rc == FS_OK && sigout != NULL) {
+		*sigout = sig;
+		*siglenout = siglen;
+		sig = NULL;
+	}
 	free(sig);
 	return rc;
+}
+
+int
+fs_dsig_finish_with(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
+    const uint8_t *sig, size_t siglen, char **buf, size_t *len, fs_err *err)
+{
+	*buf = NULL;
+	*len = 0;
+	if (p->doc != NULL)
+		return fs_err_set(err, FS_ENOTVALID, "the document is signed "
+		    "the general way, which takes no SignatureValue");
+	return assemble(t, p, sig, siglen, buf, len, err);
 }

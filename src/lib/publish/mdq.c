@@ -67,6 +67,9 @@ struct cached {
 	unsigned char hash[32];
 	char name[192];
 	int used;			/* referenced by this run */
+	uint8_t *sig;			/* not a file yet: the SignatureValue a
+					   killed run journaled (recover) */
+	size_t siglen;
 	int intact;			/* 0: not read yet, 1: its bytes match
 					   its name, -1: they do not */
 };
@@ -108,7 +111,7 @@ struct fs_mdq {
 	size_t gz_parts, gz_reused;	/* the aggregate .gz's parts, and
 					   those taken from the live one */
 	size_t counts[4];		/* by action */
-	size_t removed, signed_now, bounded_short;
+	size_t removed, signed_now, bounded_short, recovered;
 	double sign_seconds;		/* the token's part */
 	double prep_seconds;		/* the rest, before it */
 	unsigned workers;
@@ -123,7 +126,7 @@ struct fs_mdq {
 					   keys are for */
 };
 
-static int replay_journal(struct fs_mdq *q, fs_err *err);
+static int read_journal(struct fs_mdq *q, size_t *cap, fs_err *err);
 
 /* The cache file an item publishes: the one signed this run, if any. */
 static const char *
@@ -206,8 +209,9 @@ by_key(const void *a, const void *b)
 	if (c != 0)
 		return c;
 	/* The latest validUntil first. */
-	return x->valid_until > y->valid_until ? -1 :
-	    x->valid_until < y->valid_until;
+	if (x->valid_until != y->valid_until)
+		return x->valid_until > y->valid_until ? -1 : 1;
+	return strcmp(x->name, y->name);
 }
 
 /* Where the cache file name lives: a folder per first byte of its key,
@@ -235,15 +239,18 @@ add_cached(struct fs_mdq *q, const struct cached *c, size_t *cap,
 }
 
 /*
- * The cache's files.  A file a killed run was writing is there under
- * its final name, but its bytes do not match the name: intact() finds
- * it out before it is used.
+ * The cache's files, and the documents the journal holds.  A file a
+ * killed run was writing is there under its final name, but its bytes do
+ * not match the name: intact() finds it out before it is used.  A name
+ * both in the cache and in the journal is the file's: fs_mdq_commit
+ * removes the files of the names the run did not use, so each name is in
+ * the list once.
  */
 static int
 load_cache(struct fs_mdq *q, fs_err *err)
 {
 	struct dirent *de;
-	size_t cap = 0;
+	size_t cap = 0, i, k;
 	char sub[4300];
 	DIR *d;
 	int rc;
@@ -270,8 +277,27 @@ load_cache(struct fs_mdq *q, fs_err *err)
 		}
 		closedir(d);
 	}
+	if ((rc = read_journal(q, &cap, err)) != FS_OK)
+		return rc;
 	if (q->cn > 1)
 		qsort(q->cv, q->cn, sizeof(*q->cv), by_key);
+	for (i = 0, k = 0; i < q->cn; i++) {
+		struct cached *c = &q->cv[i];
+
+		if (k > 0 && strcmp(q->cv[k - 1].name, c->name) == 0) {
+			struct cached *kept = &q->cv[k - 1];
+
+			if (kept->sig != NULL && c->sig == NULL) {
+				free(kept->sig);
+				*kept = *c;
+			} else {
+				free(c->sig);
+			}
+			continue;
+		}
+		q->cv[k++] = *c;
+	}
+	q->cn = k;
 	return FS_OK;
 }
 
@@ -554,7 +580,6 @@ fs_mdq_open(const struct fs_conf *conf, const struct fs_publish_opts *o,
 	    (rc = fs_path_fmt(q->cache, sizeof(q->cache), err, "%s/cache",
 	    q->dir)) != FS_OK ||
 	    (rc = fs_mkdirs(q->dir, 0700, err)) != FS_OK ||
-	    (rc = replay_journal(q, err)) != FS_OK ||
 	    (rc = load_cache(q, err)) != FS_OK) {
 		fs_mdq_free(q);
 		return rc;
@@ -675,23 +700,28 @@ struct job {
 };
 
 /*
- * The signed document into the journal, state-dir/mdq/journal: one
- * record ("FSJ1 NAME LENGTH\n" and the bytes) in one write, as soon as it
- * is signed, so that a run killed at any point loses no signature but the
- * ones in flight.  NAME says what the document is and what its bytes
- * hash to; a record cut short does not match it.  The tree writer makes
+ * A signature into the journal, state-dir/mdq/journal, as soon as it is
+ * made, so that a run killed at any point loses none but the ones in
+ * flight: one record in one write, "FSJ2 NAME LENGTH\n" and the
+ * SignatureValue.  NAME says what the document is and what its bytes
+ * hash to: the next run prepares the document again and puts the
+ * signature in (recover), which gives these bytes or is not used.  A
+ * document signed the general way has no SignatureValue to give; its
+ * record is "FSJ1 NAME LENGTH\n" and the document.  The tree writer makes
  * the cache files from the bytes kept in memory; a run that did not get
- * that far leaves the journal to the next one (replay_journal).
+ * that far leaves the journal to the next one (read_journal).
  */
+#define JOURNAL_SIG_MAX	2048
+
 static int
 journal_add(struct fs_mdq *q, struct item *it, char *buf, size_t len,
-    fs_err *err)
+    const uint8_t *sig, size_t siglen, fs_err *err)
 {
 	unsigned char h[32];
 	char kx[65], hx[65], head[256];
 	struct iovec iov[2];
 	ssize_t n;
-	int hl;
+	int hl, whole;
 
 	EVP_Digest(buf, len, h, NULL, EVP_sha256(), NULL);
 	memcpy(it->hash, h, 32);
@@ -699,17 +729,19 @@ journal_add(struct fs_mdq *q, struct item *it, char *buf, size_t len,
 	hex(h, 32, hx);
 	snprintf(it->new_name, sizeof(it->new_name), "%s.%lld.%s.xml", kx,
 	    (long long)it->valid_until, hx);
-	hl = snprintf(head, sizeof(head), "FSJ1 %s %zu\n", it->new_name, len);
+	whole = sig == NULL || siglen == 0 || siglen > JOURNAL_SIG_MAX;
+	hl = snprintf(head, sizeof(head), "FSJ%c %s %zu\n", whole ? '1' : '2',
+	    it->new_name, whole ? len : siglen);
 	iov[0].iov_base = head;
 	iov[0].iov_len = (size_t)hl;
-	iov[1].iov_base = buf;
-	iov[1].iov_len = len;
+	iov[1].iov_base = whole ? (void *)buf : (void *)sig;
+	iov[1].iov_len = whole ? len : siglen;
 	pthread_mutex_lock(&q->jlock);
 	do
 		n = writev(q->jfd, iov, 2);
 	while (n == -1 && errno == EINTR);
 	pthread_mutex_unlock(&q->jlock);
-	if (n != (ssize_t)(hl + len))
+	if (n != (ssize_t)(hl + iov[1].iov_len))
 		return fs_err_set(err, FS_EIO, "cannot write the MDQ journal in "
 		    "'%s': %s", q->dir, n == -1 ? strerror(errno) :
 		    "short write");
@@ -745,11 +777,15 @@ cache_file(const struct fs_mdq *q, const char *name, const char *buf,
 }
 
 /*
- * What a killed run signed: every whole record of the journal whose
- * bytes match its name becomes a cache file; the journal goes.
+ * What a killed run signed, from the journal: a document (FSJ1) whose
+ * bytes match its name becomes a cache file; a SignatureValue (FSJ2) is
+ * kept under its document's name, for recover() to make the document
+ * again.  The journal stays until the run's tree is written
+ * (fs_mdq_write), and this run adds to it: a record that a kill cut short
+ * ends it, and is cut off.
  */
 static int
-replay_journal(struct fs_mdq *q, fs_err *err)
+read_journal(struct fs_mdq *q, size_t *cap, fs_err *err)
 {
 	char path[4300], *buf = NULL, *p, *end;
 	size_t len;
@@ -762,30 +798,48 @@ replay_journal(struct fs_mdq *q, fs_err *err)
 	    FS_OK)
 		return rc;
 	for (p = buf, end = buf + len; p < end; ) {
-		char name[192], *nl = memchr(p, '\n', (size_t)(end - p));
-		struct cached c;
+		char name[192], kind;
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct cached c = { 0 };
 		unsigned char h[32];
 		unsigned long long n;
 
-		if (nl == NULL || nl - p > 250 || sscanf(p, "FSJ1 %191s %llu",
-		    name, &n) != 2 || parse_name(name, &c) != 0 ||
+		if (nl == NULL || nl - p > 250 || sscanf(p, "FSJ%c %191s %llu",
+		    &kind, name, &n) != 3 || (kind != '1' && kind != '2') ||
+		    parse_name(name, &c) != 0 ||
 		    n > (unsigned long long)(end - nl - 1))
 			break;
-		EVP_Digest(nl + 1, (size_t)n, h, NULL, EVP_sha256(), NULL);
-		if (memcmp(h, c.hash, 32) != 0)
-			break;
-		if ((rc = cache_file(q, name, nl + 1, (size_t)n, err)) !=
-		    FS_OK) {
-			free(buf);
-			return rc;
+		if (kind == '1') {
+			EVP_Digest(nl + 1, (size_t)n, h, NULL, EVP_sha256(),
+			    NULL);
+			if (memcmp(h, c.hash, 32) != 0)
+				break;
+			if ((rc = cache_file(q, name, nl + 1, (size_t)n, err)) !=
+			    FS_OK)
+				goto out;
+		} else {
+			if (n == 0 || n > JOURNAL_SIG_MAX)
+				break;
+			if ((c.sig = malloc((size_t)n)) == NULL) {
+				rc = fs_err_nomem(err, "reading the MDQ journal");
+				goto out;
+			}
+			memcpy(c.sig, nl + 1, (size_t)n);
+			c.siglen = (size_t)n;
+			c.intact = 1;	/* no file: recover() checks its bytes */
+		}
+		if ((rc = add_cached(q, &c, cap, err)) != FS_OK) {
+			free(c.sig);
+			goto out;
 		}
 		p = nl + 1 + n;
 	}
+	if (p < end && truncate(path, (off_t)(p - buf)) == -1)
+		rc = fs_err_set(err, FS_EIO, "cannot cut the end off the MDQ "
+		    "journal '%s': %s", path, strerror(errno));
+out:
 	free(buf);
-	if (unlink(path) == -1)
-		return fs_err_set(err, FS_EIO, "cannot remove '%s': %s", path,
-		    strerror(errno));
-	return FS_OK;
+	return rc;
 }
 
 /*
@@ -845,7 +899,9 @@ prepare_one(struct job *j, struct item *it, fs_err *err)
 	xmlChar *id;
 	int rc;
 
-	it->valid_until = target(q, it->e, &it->bounded);
+	/* A document recover() makes again keeps its validUntil. */
+	if (it->action != KEEP)
+		it->valid_until = target(q, it->e, &it->bounded);
 	if ((doc = xmlNewDoc(BAD_CAST "1.0")) == NULL ||
 	    (copy = xmlDocCopyNode(it->e->node, doc, 1)) == NULL) {
 		xmlFreeDoc(doc);
@@ -884,10 +940,12 @@ static int
 sign_one(struct job *j, struct item *it, fs_err *err)
 {
 	char *buf = NULL;
-	size_t len;
+	uint8_t *sig = NULL;
+	size_t len, siglen;
 	int rc;
 
-	rc = fs_dsig_finish(j->tmpl, it->prep, j->signer, &buf, &len, err);
+	rc = fs_dsig_finish(j->tmpl, it->prep, j->signer, &buf, &len, &sig,
+	    &siglen, err);
 	fs_dsig_prep_free(it->prep);
 	it->prep = NULL;
 	if (rc != FS_OK)
@@ -897,11 +955,81 @@ sign_one(struct job *j, struct item *it, fs_err *err)
 			fs_err_append(err, "the signed document of %s does not "
 			    "verify", it->e->entity_id);
 		free(buf);
+		free(sig);
 		return rc;
 	}
-	if ((rc = journal_add(j->q, it, buf, len, err)) != FS_OK)
+	if ((rc = journal_add(j->q, it, buf, len, sig, siglen, err)) != FS_OK)
 		free(buf);
+	free(sig);
 	return rc;	/* buf kept for the tree */
+}
+
+/*
+ * A document a killed run signed, made again: prepared as it was (its
+ * validUntil is the name's), with the journaled SignatureValue put in,
+ * checked with the public key, and its bytes those the name hashes to;
+ * then the cache file.  FS_ENOTVALID: it is not that document (another
+ * cacheDuration, another certificate since): it is signed again.
+ */
+static int
+recover_one(struct job *j, struct item *it, fs_err *err)
+{
+	struct cached *c = it->c;
+	unsigned char h[32];
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	if ((rc = prepare_one(j, it, err)) != FS_OK)
+		return rc;
+	rc = fs_dsig_finish_with(j->tmpl, it->prep, c->sig, c->siglen, &buf,
+	    &len, err);
+	fs_dsig_prep_free(it->prep);
+	it->prep = NULL;
+	if (rc != FS_OK)
+		return rc;
+	EVP_Digest(buf, len, h, NULL, EVP_sha256(), NULL);
+	if (memcmp(h, c->hash, 32) != 0)
+		rc = fs_err_set(err, FS_ENOTVALID, "the document made again "
+		    "is not the one signed");
+	else if ((rc = cache_file(j->q, c->name, buf, len, err)) == FS_OK) {
+		free(c->sig);
+		c->sig = NULL;
+		c->siglen = 0;
+	}
+	free(buf);
+	return rc;
+}
+
+/* The signatures the journal gave, before anything is signed. */
+static int
+recover(struct job *j, fs_err *err)
+{
+	struct fs_mdq *q = j->q;
+	int rc;
+
+	for (size_t i = 0; i < q->n; i++) {
+		struct item *it = &q->v[i];
+
+		if (it->action != KEEP || it->c->sig == NULL)
+			continue;
+		if ((rc = recover_one(j, it, err)) == FS_OK) {
+			q->recovered++;
+			continue;
+		}
+		if (rc != FS_ENOTVALID)
+			return rc;
+		fs_report_finding(q->rep, FS_LEVEL_INFO, "mdq",
+		    it->e->entity_id, NULL, it->c->name, 0, "the signature "
+		    "the journal kept does not make this document again (%s): "
+		    "signed again", err->msg);
+		q->counts[KEEP]--;
+		it->action = SIGN_CHANGED;
+		q->counts[SIGN_CHANGED]++;
+		it->c->used = 0;
+		it->c = NULL;
+	}
+	return FS_OK;
 }
 
 static void
@@ -994,6 +1122,8 @@ fs_mdq_sign(struct fs_mdq *q, fs_signer *signer, fs_err *err)
 		fs_dsig_tmpl_free(j.tmpl);
 		return fs_err_nomem(err, "signing entities");
 	}
+	if ((j.rc = recover(&j, &j.err)) != FS_OK)
+		goto out;
 	/* Soonest expiry first: what a killed run signed is what mattered. */
 	for (size_t i = 0; i < q->n; i++)
 		if (q->v[i].action == RENEW)
@@ -1066,7 +1196,8 @@ early_check(void *arg)
 
 	for (size_t i = 0; i < q->cn &&
 	    !__atomic_load_n(&q->early_stop, __ATOMIC_RELAXED); i++)
-		q->cv[i].intact = intact(q, &q->cv[i]) ? 1 : -1;
+		if (q->cv[i].sig == NULL)
+			q->cv[i].intact = intact(q, &q->cv[i]) ? 1 : -1;
 	return NULL;
 }
 
@@ -2352,6 +2483,9 @@ fs_mdq_report(const struct fs_mdq *q, json_t *rep)
 		    q->sign_seconds : 0));
 		json_object_set_new(o, "workers", json_integer(q->workers));
 	}
+	if (q->recovered > 0)
+		json_object_set_new(o, "recovered",
+		    json_integer((json_int_t)q->recovered));
 	if (q->gz_parts > 0) {
 		json_object_set_new(o, "gzipParts",
 		    json_integer((json_int_t)q->gz_parts));
@@ -2372,6 +2506,8 @@ fs_mdq_free(struct fs_mdq *q)
 	if (q == NULL)
 		return;
 	early_join(q, 1);
+	for (size_t i = 0; i < q->cn; i++)
+		free(q->cv[i].sig);
 	free(q->cv);
 	for (size_t i = 0; q->v != NULL && i < q->n; i++) {
 		json_decref(q->v[i].disco);
