@@ -964,12 +964,25 @@ sign_one(struct job *j, struct item *it, fs_err *err)
 	return rc;	/* buf kept for the tree */
 }
 
+/* A kept item whose cache file can't be used: it is signed in this run. */
+static void
+sign_again(struct fs_mdq *q, struct item *it)
+{
+	q->counts[KEEP]--;
+	it->action = SIGN_CHANGED;
+	q->counts[SIGN_CHANGED]++;
+	it->c->used = 0;
+	it->c = NULL;
+}
+
 /*
  * A document a killed run signed, made again: prepared as it was (its
  * validUntil is the name's), with the journaled SignatureValue put in,
- * checked with the public key, and its bytes those the name hashes to;
- * then the cache file.  FS_ENOTVALID: it is not that document (another
- * cacheDuration, another certificate since): it is signed again.
+ * checked with the public key, and its bytes those the name hashes to.
+ * The bytes go to the tree as a document signed now does, which writes
+ * them and links the cache file to them; until then the journal keeps the
+ * record.  FS_ENOTVALID: it is not that document (another cacheDuration,
+ * another certificate since): it is signed again.
  */
 static int
 recover_one(struct job *j, struct item *it, fs_err *err)
@@ -989,16 +1002,14 @@ recover_one(struct job *j, struct item *it, fs_err *err)
 	if (rc != FS_OK)
 		return rc;
 	EVP_Digest(buf, len, h, NULL, EVP_sha256(), NULL);
-	if (memcmp(h, c->hash, 32) != 0)
-		rc = fs_err_set(err, FS_ENOTVALID, "the document made again "
+	if (memcmp(h, c->hash, 32) != 0) {
+		free(buf);
+		return fs_err_set(err, FS_ENOTVALID, "the document made again "
 		    "is not the one signed");
-	else if ((rc = cache_file(j->q, c->name, buf, len, err)) == FS_OK) {
-		free(c->sig);
-		c->sig = NULL;
-		c->siglen = 0;
 	}
-	free(buf);
-	return rc;
+	it->doc = buf;
+	it->doclen = len;
+	return FS_OK;
 }
 
 /* The signatures the journal gave, before anything is signed. */
@@ -1023,11 +1034,7 @@ recover(struct job *j, fs_err *err)
 		    it->e->entity_id, NULL, it->c->name, 0, "the signature "
 		    "the journal kept does not make this document again (%s): "
 		    "signed again", err->msg);
-		q->counts[KEEP]--;
-		it->action = SIGN_CHANGED;
-		q->counts[SIGN_CHANGED]++;
-		it->c->used = 0;
-		it->c = NULL;
+		sign_again(q, it);
 	}
 	return FS_OK;
 }
@@ -1267,11 +1274,7 @@ fs_mdq_check_cache(struct fs_mdq *q)
 		    it->e->entity_id, NULL, it->c->name, 0, "the cached "
 		    "document is damaged (its bytes do not match its name): "
 		    "signed again");
-		q->counts[KEEP]--;
-		it->action = SIGN_CHANGED;
-		q->counts[SIGN_CHANGED]++;
-		it->c->used = 0;
-		it->c = NULL;
+		sign_again(q, it);
 	}
 }
 

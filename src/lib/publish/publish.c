@@ -716,7 +716,6 @@ fs_publish_sign_opts(const struct fs_conf *conf, struct fs_sign_opts *so)
 		    conf->signing.digest);
 }
 
-/* Build, sign and write one feed; the entities go back afterwards. */
 /* The mdq: aggregate: the last feed, which fs_publish_run adds. */
 static int
 is_mdq_aggregate(const struct run *r, const struct feed_state *f)
@@ -724,6 +723,7 @@ is_mdq_aggregate(const struct run *r, const struct feed_state *f)
 	return r->mdq != NULL && f->conf == &r->feeds[r->nfeeds - 1];
 }
 
+/* Build, sign and write one feed; the entities go back afterwards. */
 static int
 write_feed(struct run *r, struct feed_state *f, fs_err *err)
 {
