@@ -922,14 +922,20 @@ fi
 
 # --- targets
 status=0
-target() {	# LABEL VALUE OP LIMIT
-	local verdict
+# LABEL VALUE OP LIMIT [FORMAT]: VALUE is judged as given (a ratio
+# unrounded: 0.846 is not >= 0.85, though "%.2f" shows it as 0.85) and
+# shown in FORMAT
+target() {
+	local verdict shown=$2
 	verdict=$(awk -v v="$2" -v op="$3" -v l="$4" 'BEGIN {
 		if (v !~ /^[0-9.]+$/) { print "FAIL"; exit }
 		ok = (op == "<=") ? (v + 0 <= l + 0) : (op == ">=") ? (v + 0 >= l + 0) : (v + 0 == l + 0)
 		print ok ? "PASS" : "FAIL" }')
 	[ "$verdict" = PASS ] || status=1
-	printf '  %-58s %8s  %-2s %-5s %s\n' "$1" "$2" "$3" "$4" "$verdict"
+	if [ -n "${5:-}" ] && isnum "$2"; then
+		shown=$(awk -v v="$2" -v f="$5" 'BEGIN { printf f, v }')
+	fi
+	printf '  %-58s %8s  %-2s %-5s %s\n' "$1" "$shown" "$3" "$4" "$verdict"
 }
 assertion() {	# LABEL OK WHY
 	if [ "$2" = 1 ]; then
@@ -943,15 +949,15 @@ assertion() {	# LABEL OK WHY
 info() { printf '  %-58s %8s  %-8s %s\n' "$1" "$2" "" "(for information)"; }
 echo
 echo "targets (ratios of the medians):"
-target "A  time / (1.5 x N / raw + A0)" "$(ratio "${T[A]}" "$LIMIT_A")" "<=" 1
-target "A  mdq.signaturesPerSecond / raw $RATE_THREADS-thread rate" "$(ratio "${T[A.sps]}" "${T[rate]}")" ">=" 0.85
+target "A  time / (1.5 x N / raw + A0)" "$(ratio "${T[A]}" "$LIMIT_A" %.9f)" "<=" 1 %.3f
+target "A  mdq.signaturesPerSecond / raw $RATE_THREADS-thread rate" "$(ratio "${T[A.sps]}" "${T[rate]}" %.9f)" ">=" 0.85 %.3f
 info "A  signatures / (preparing + signing) / raw" "$(ratio "${T[A.both]}" "${T[rate]}")"
 target "B  entity signatures" "${T[B.sigs]}" "=" 0
 assertion "B  outcome unchanged, nothing signed, no new release" "$([ "$B_OK" = 1 ] && [ -n "${ST[B]}" ] && [ -z "${BAD[B]:-}" ] && echo 1 || echo 0)" "$B_WHY${BAD[B]:+ ${BAD[B]}}"
-target "B  second / first run" "$(ratio "${T[B]}" "${T[A]}")" "<=" 0.3
-target "C  signatures (changed + renewed) / N" "$(ratio "${T[C.sigs]}" "${T[C.n]}" '%.4f')" "<=" 0.02
+target "B  second / first run" "$(ratio "${T[B]}" "${T[A]}" %.9f)" "<=" 0.3 %.3f
+target "C  signatures (changed + renewed) / N" "$(ratio "${T[C.sigs]}" "${T[C.n]}" %.9f)" "<=" 0.02 %.4f
 assertion "C  counts right, every signature published, index.json right" "$([ "$C_OK" = 1 ] && [ -n "${ST[C]}" ] && [ -z "${BAD[C]:-}" ] && echo 1 || echo 0)" "$C_WHY${BAD[C]:+ ${BAD[C]}}"
-target "C  time / first run" "$(ratio "${T[C]}" "${T[A]}")" "<=" 0.2
+target "C  time / first run" "$(ratio "${T[C]}" "${T[A]}" %.9f)" "<=" 0.2 %.3f
 if [ "$SLOW" = 1 ]; then
 	target "D  slowest run after the first, seconds" "${D_MAX:--}" "<=" "$LIMIT_D"
 	assertion "D  C_Sign = report, every signature published, verify" "$([ -z "$D_BAD" ] && echo 1 || echo 0)" "$D_BAD"
