@@ -482,7 +482,8 @@ for k in $KEYS; do
 	M[$k]=$(median <<<"${SM[$k]}"); [ -n "${M[$k]}" ] || M[$k]=-
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^-?[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'; }
+# ratio A B [FORMAT]: A / B in FORMAT (default %.2f), or - when either is not a number
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (a ~ /^-?[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf f, a / b; else printf "-" }'; }
 mb() { awk -v k="$1" 'BEGIN { if (k ~ /^[0-9]+$/) printf "%.1f", k / 1024; else printf "%s", k }'; }
 size_of() { awk -v b="$(stat -c %s "$1" 2>/dev/null || echo 0)" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
@@ -529,11 +530,11 @@ status=0
 # LABEL A B LIMIT: A / B, judged unrounded (1.004 is not <= 1, though
 # "%.2f" shows it as 1.00), shown to three places
 target() {
-	local verdict shown
-	verdict=$(awk -v a="$2" -v b="$3" -v l="$4" 'BEGIN { if (a ~ /^-?[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0 && a / b <= l + 0) print "PASS"; else print "FAIL" }')
+	local verdict q
+	q=$(ratio "$2" "$3" %.9f)
+	verdict=$(awk -v v="$q" -v l="$4" 'BEGIN { if (v ~ /^-?[0-9.]+$/ && v + 0 <= l + 0) print "PASS"; else print "FAIL" }')
 	[ "$verdict" = PASS ] || status=1
-	shown=$(awk -v a="$2" -v b="$3" 'BEGIN { if (a ~ /^-?[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.3f", a / b; else printf "-" }')
-	printf '  %-52s %7s  <= %-4s %s\n' "$1" "$shown" "$4" "$verdict"
+	printf '  %-52s %7s  <= %-4s %s\n' "$1" "$(ratio "$2" "$3" %.3f)" "$4" "$verdict"
 }
 assertion() {	# LABEL OK WHY
 	if [ "$2" = 1 ]; then
