@@ -119,6 +119,20 @@ int fs_digest_verify(EVP_PKEY *pub, enum fs_keytype type, unsigned bits,
     const EVP_MD *md, const uint8_t *d, size_t dlen, const uint8_t *sig,
     size_t siglen, fs_err *err);
 
+/*
+ * fs_digest_verify for many signatures of one key and digest: the
+ * verifier keeps OpenSSL's contexts from one call to the next.  Any
+ * number of threads may call fs_verifier_check at once.  The verifier
+ * holds a reference to pub.
+ */
+typedef struct fs_verifier fs_verifier;
+
+int fs_verifier_new(EVP_PKEY *pub, enum fs_keytype type, unsigned bits,
+    const EVP_MD *md, fs_verifier **out, fs_err *err);
+int fs_verifier_check(fs_verifier *v, const uint8_t *d, size_t dlen,
+    const uint8_t *sig, size_t siglen, fs_err *err);
+void fs_verifier_free(fs_verifier *v);
+
 /* The certificate object of key k on its token: FS_OK and *cert, or
  * FS_ETOKEN saying why not (none: err->rv 0 and the message says so). */
 int fs_x509_from_token(fs_key *k, X509 **cert, int *none, fs_err *err);
