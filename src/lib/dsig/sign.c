@@ -296,6 +296,7 @@ struct fs_dsig_tmpl {
 	struct algs a;
 	struct fs_sign_opts o;
 	EVP_PKEY *pub;			/* the signer's */
+	fs_verifier *ver;		/* of its signatures */
 	enum fs_keytype type;
 	unsigned bits;
 	char *keyinfo;			/* "\n<ds:KeyInfo>...</ds:KeyInfo>" */
@@ -326,6 +327,9 @@ fs_dsig_tmpl_new(fs_signer *signer, const struct fs_sign_opts *o,
 		    "public key to check its signatures with");
 		goto fail;
 	}
+	if ((rc = fs_verifier_new(t->pub, t->type, t->bits,
+	    fs_alg_md(t->a.sig), &t->ver, err)) != FS_OK)
+		goto fail;
 	/* Without the certificate, fs_dsig_sign says why (sign_dom). */
 	if (!o->no_keyinfo && (cert = fs_signer_cert(signer)) != NULL) {
 		if ((n = i2d_X509(cert, &der)) <= 0 ||
@@ -356,6 +360,7 @@ fs_dsig_tmpl_free(struct fs_dsig_tmpl *t)
 {
 	if (t == NULL)
 		return;
+	fs_verifier_free(t->ver);
 	free(t->keyinfo);
 	free(t);
 }
@@ -459,6 +464,8 @@ struct fs_dsig_prep {
 	size_t ulen, at;		/* its length; where the Signature goes */
 	unsigned char md[EVP_MAX_MD_SIZE];	/* the Reference's digest */
 	unsigned int mdlen;
+	unsigned char sih[EVP_MAX_MD_SIZE];	/* csi's, to check the */
+	unsigned int sihlen;			/* signature with */
 };
 
 void
@@ -522,6 +529,11 @@ fs_dsig_prepare(const struct fs_dsig_tmpl *t, xmlDocPtr doc,
 	    (p->csi = signed_info(t, id, dv, 1)) == NULL ||
 	    (p->dsi = signed_info(t, id, dv, 0)) == NULL)
 		goto oom;
+	if (EVP_Digest(p->csi, strlen(p->csi), p->sih, &p->sihlen,
+	    fs_alg_md(t->a.sig), NULL) != 1) {
+		rc = fs_err_openssl(err, FS_EINTERNAL, "digest failed");
+		goto out;
+	}
 
 	/* The document as it is; the Signature goes after the root's start
 	 * tag, where fs_dsig_sign puts it. */
@@ -582,17 +594,12 @@ static int
 assemble(const struct fs_dsig_tmpl *t, const struct fs_dsig_prep *p,
     const uint8_t *sig, size_t siglen, char **buf, size_t *len, fs_err *err)
 {
-	const EVP_MD *smd = fs_alg_md(t->a.sig);
-	unsigned char h[EVP_MAX_MD_SIZE];
-	unsigned int hlen;
 	char *svb64 = NULL, *o = NULL;
 	size_t olen;
 	int rc, n;
 
-	if (EVP_Digest(p->csi, strlen(p->csi), h, &hlen, smd, NULL) != 1)
-		return fs_err_openssl(err, FS_EINTERNAL, "digest failed");
-	if ((rc = fs_digest_verify(t->pub, t->type, t->bits, smd, h, hlen,
-	    sig, siglen, err)) != FS_OK)
+	if ((rc = fs_verifier_check(t->ver, p->sih, p->sihlen, sig, siglen,
+	    err)) != FS_OK)
 		return rc;
 	if ((svb64 = fs_b64_encode(sig, siglen, 1)) == NULL)
 		goto oom;
