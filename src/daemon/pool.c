@@ -158,6 +158,7 @@ struct fsd_key {
 	EVP_PKEY *pub;
 	enum fs_keytype type;
 	unsigned bits;
+	fs_verifier *ver[3];		/* sha256, sha384, sha512 (key_open) */
 	char *pub_pem;
 	X509 *cert;
 	char *cert_pem;
@@ -308,11 +309,23 @@ raw_sign(const struct fsd_key *key, fs_key *k, int nid, const uint8_t *d,
 	    err);
 }
 
+/* The digests a key's verifiers are made for, in fsd_key.ver's order. */
+static const EVP_MD *
+verifier_md(int i)
+{
+	return i == 0 ? EVP_sha256() : i == 1 ? EVP_sha384() : EVP_sha512();
+}
+
 /* Whether sig is key's signature of the digest d. */
 static int
 verify(const struct fsd_key *key, const EVP_MD *md, const uint8_t *d,
     size_t dlen, const uint8_t *sig, size_t siglen)
 {
+	for (int i = 0; i < 3; i++)
+		if (key->ver[i] != NULL &&
+		    EVP_MD_get_type(md) == EVP_MD_get_type(verifier_md(i)))
+			return fs_verifier_check(key->ver[i], d, dlen, sig,
+			    siglen, NULL) == FS_OK;
 	return fs_digest_verify(key->pub, key->type, key->bits, md, d, dlen,
 	    sig, siglen, NULL) == FS_OK;
 }
@@ -1432,6 +1445,8 @@ key_free(struct fsd_key *k)
 	free(k->cert_path);
 	free(k->pub_pem);
 	free(k->cert_pem);
+	for (int i = 0; i < 3; i++)
+		fs_verifier_free(k->ver[i]);
 	EVP_PKEY_free(k->pub);
 	X509_free(k->cert);
 	pthread_cond_destroy(&k->gone);
@@ -1579,6 +1594,11 @@ key_open(const struct fsd_conf *conf, const struct fsd_key_conf *kc,
 		    FS_KEY_EC : FS_KEY_RSA;
 	if (k->bits == 0)
 		k->bits = (unsigned)EVP_PKEY_get_bits(k->pub);
+	/* Every signature is checked before it leaves (verify). */
+	for (int i = 0; i < 3; i++)
+		if ((rc = fs_verifier_new(k->pub, k->type, k->bits,
+		    verifier_md(i), &k->ver[i], err)) != FS_OK)
+			goto fail;
 	if (k->cert == NULL) {
 		for (size_t i = 0; i < k->ncopies && k->cert == NULL; i++) {
 			X509 *x = NULL;
