@@ -216,10 +216,16 @@ check_token_uri(struct yc *cx, const char *uri, unsigned line)
 	P11KitUri *u;
 	const char *ps;
 	char shown[256];
-	int r;
+	size_t n;
+	int query, r;
 
-	snprintf(shown, sizeof(shown), "%.*s%s", (int)strcspn(uri, "?"), uri,
-	    strchr(uri, '?') ? "?..." : "");
+	/* Shown without its query: the part after '?' may hold secrets. */
+	n = strcspn(uri, "?");
+	query = uri[n] == '?';
+	if (n > sizeof(shown) - sizeof("?..."))
+		n = sizeof(shown) - sizeof("?...");
+	memcpy(shown, uri, n);
+	strcpy(shown + n, query ? "?..." : "");
 	if (strncmp(uri, "pkcs11:", 7) != 0)
 		return yc_bad(cx, line, "token '%s' is not a PKCS#11 URI: "
 		    "write "

@@ -61,7 +61,7 @@ struct conn {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	char addr[80];
+	char addr[96];
 };
 
 struct req {
