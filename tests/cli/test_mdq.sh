@@ -19,7 +19,8 @@
 # with kill -9 in the middle of signing, 6 the token unplugged in the
 # middle of signing (and a key change that fails that way), 11 an
 # upstream's validUntil (it bounds the feed, not the documents), 12 a
-# token that returns a wrong signature, 13 an entityID JSON must escape.
+# token that returns a wrong signature, 13 an entityID JSON must escape,
+# 14 validity shortened and an entity's own validUntil brought forward.
 # Takes about half a minute.
 . "$SRCDIR/tests/lib.sh"
 export LC_ALL=C
@@ -1223,5 +1224,57 @@ edit_location "$O/members/entity-00004.xml"
 fs 0 "13. the next run, with the other entity changed (exit 0)" publish -c "$O/publish.yaml" -q
 is "13. ... finds that one unchanged in the state it wrote (report: mdq changed unchanged signatures)" \
     "$(jr "$O/state/last-report.json" '"%(changed)s %(unchanged)s %(signatures)s" % r["mdq"]')" "1 1 1"
+
+# --- 14. validity shortened, an entity's own validUntil brought forward ---------
+
+# Neither is in the cache key (the content digest leaves validUntil out),
+# so the cache still holds documents that claim more than is allowed now:
+# they are signed again, at once, not published as they are; and only once.
+V=$TMP/shorten
+mkdir -p "$V/members"
+VALIDITY=14d crash_conf "$V" "$KEY1"
+cp "$TMP"/split/entity-00{005..008}.xml "$V/members/"
+NOW=$(date +%s)
+fs 0 "14. four entities published with validity 14d" publish -c "$V/publish.yaml" -q
+VR=$V/state/last-report.json
+vmax() { python3 -c 'import json,sys; print(max(int(__import__("calendar").timegm(__import__("time").strptime(v["validUntil"], "%Y-%m-%dT%H:%M:%SZ"))) for v in json.load(open(sys.argv[1])).values()))' "$V/www/current/entities/index.json"; }
+check "14. ... and their documents are valid for more than 10 days" test "$(vmax)" -gt $((NOW + 10 * 86400))
+cp -a "$V/state/mdq/cache" "$TMP/shorten-cache14"
+VALIDITY=10d WINDOW=2d crash_conf "$V" "$KEY1"
+S0=$(calls C_Sign)
+expect 0 "14. validity 10d an hour later (exit 0)" env FEDSIGN_NOW="$(iso $((NOW + 3600)))" "$FEDSIGN" publish -c "$V/publish.yaml" -q
+is "14. ... renews all four documents at once (report: mdq renewed overValidity signatures)" \
+    "$(jr "$VR" '"%s %s %s" % (r["mdq"]["renewed"], r["mdq"].get("overValidity"), r["mdq"]["signatures"])')" "4 4 4"
+is "14. ... four entity signatures at the token" "$(( $(calls C_Sign) - S0 - $(jr "$VR" 'r["signatures"]["feeds"]') ))" 4
+check "14. ... none valid for more than 10 days after the run" test "$(vmax)" -le $((NOW + 3600 + 10 * 86400))
+verify_all "14. ... and they verify" "$TMP/signer1.crt" "$V/www/current" 4
+grep -q 'longer than mdq validity' "$VR"
+check "14. ... and the report says why" test $? = 0
+# The 14-day documents back in the cache, as a run killed before its
+# commit would leave them: the new ones are kept, nothing is signed again.
+cp -an "$TMP/shorten-cache14/." "$V/state/mdq/cache/"
+cp "$TMP/split/entity-00009.xml" "$V/members/"
+S0=$(calls C_Sign)
+expect 0 "14. the next run, one entity added, the old documents in the cache too (exit 0)" \
+    env FEDSIGN_NOW="$(iso $((NOW + 7200)))" "$FEDSIGN" publish -c "$V/publish.yaml" -q
+is "14. ... signs only the new entity (report: mdq new renewed signatures)" \
+    "$(jr "$VR" '"%(new)s %(renewed)s %(signatures)s" % r["mdq"]')" "1 0 1"
+check "14. ... none valid for more than 10 days" test "$(vmax)" -le $((NOW + 3600 + 10 * 86400))
+is "14. ... and the cache lost the 14-day documents (files in it)" \
+    "$(find "$V/state/mdq/cache" -type f -name '*.xml' | wc -l)" 5
+# An entity's own validUntil, 3 days ahead: its document follows it.
+F6=$V/members/entity-00006.xml
+sed -i "0,/<md:EntityDescriptor /s//<md:EntityDescriptor validUntil=\"$(iso $((NOW + 3 * 86400)))\" /" "$F6"
+grep -q "validUntil=\"$(iso $((NOW + 3 * 86400)))\"" "$F6"
+check "14. entity-00006 has a validUntil of its own" test $? = 0
+expect 0 "14. the next run (exit 0)" env FEDSIGN_NOW="$(iso $((NOW + 10800)))" "$FEDSIGN" publish -c "$V/publish.yaml" -q
+is "14. ... renews that one document (report: mdq changed renewed overValidity signatures)" \
+    "$(jr "$VR" '"%s %s %s %s" % (r["mdq"]["changed"], r["mdq"]["renewed"], r["mdq"].get("overValidity"), r["mdq"]["signatures"])')" "0 1 1 1"
+E6=$(id_of "$F6")
+V6=$(epoch "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["validUntil"])' "$V/www/current/entities/index.json" "$E6")")
+# Less its share of the window (2d here), as any signature made now.
+check "14. ... whose validUntil is not past the entity's own, nor more than the window before it ($(( (NOW + 3 * 86400 - ${V6:-0}) / 60 )) min before)" \
+    test "${V6:-0}" -le $((NOW + 3 * 86400)) -a "${V6:-0}" -ge $((NOW + 3 * 86400 - 2 * 86400))
+fs 0 "14. ... and it verifies" verify "$V/www/current/entities/$(sha1name "$E6")" --cert "$TMP/signer1.crt"
 
 done_testing

@@ -112,6 +112,7 @@ struct fs_mdq {
 					   those taken from the live one */
 	size_t counts[4];		/* by action */
 	size_t removed, signed_now, bounded_short, recovered;
+	size_t over_validity;		/* renewed: valid for too long */
 	double sign_seconds;		/* the token's part */
 	double prep_seconds;		/* the rest, before it */
 	unsigned workers;
@@ -389,6 +390,48 @@ target(const struct fs_mdq *q, const struct fs_entity *e, int *bounded)
 	    (double)(head < w ? head : w));
 }
 
+/*
+ * The latest validUntil a kept document may have now: now + validity, and
+ * never past the entity's own validUntil.  Neither is in the cache key, so
+ * a document signed before the operator shortened validity, or before the
+ * entity's own validUntil came forward, is found in the cache all the same,
+ * and is signed again rather than published with more than is allowed.
+ * Validity has one run-interval of slack: a clock stepped back by less than
+ * that must not sign again what the last run signed.
+ */
+static time_t
+latest(const struct fs_mdq *q, const struct fs_entity *e)
+{
+	time_t t = q->now + (time_t)q->mc->validity +
+	    (time_t)q->mc->run_interval;
+
+	if (e->own_valid_until != 0 && e->own_valid_until < t)
+		t = e->own_valid_until;
+	return t;
+}
+
+/*
+ * The document of the cache that entity e can keep: of those with its key
+ * (latest validUntil first), the first that outlasts the next run and does
+ * not claim more than latest() allows; NULL when none does.
+ */
+static struct cached *
+keepable(const struct fs_mdq *q, const struct fs_entity *e,
+    struct cached *first)
+{
+	time_t most = latest(q, e);
+
+	for (struct cached *c = first; c != NULL && c < q->cv + q->cn &&
+	    memcmp(c->key, first->key, 32) == 0; c++) {
+		/* Of no use: it expires before the next run. */
+		if (c->valid_until - q->now <= (time_t)q->mc->run_interval)
+			break;
+		if (c->valid_until <= most)
+			return c;
+	}
+	return NULL;
+}
+
 static void
 sha1_file(const char *entity_id, char out[48])
 {
@@ -473,24 +516,31 @@ match(struct fs_mdq *q, fs_err *err)
 {
 	memset(q->counts, 0, sizeof(q->counts));
 	q->bounded_short = 0;
+	q->over_validity = 0;
 	for (size_t i = 0; i < q->cn; i++)
 		q->cv[i].used = 0;
 	for (size_t i = 0; i < q->n; i++) {
 		struct item *it = &q->v[i];
 		struct fs_entity *e = it->e;
+		struct cached *first;
 
 		cache_key(q, e, it->key);
-		it->c = find_cached(q, it->key);
-		/* A document that expires before the next run is of no use. */
-		if (it->c != NULL && it->c->valid_until - q->now <=
-		    (time_t)q->mc->run_interval)
-			it->c = NULL;
-		if (it->c != NULL) {
+		first = find_cached(q, it->key);
+		if ((it->c = keepable(q, e, first)) != NULL) {
 			it->action = KEEP;
 			it->valid_until = it->c->valid_until;
 			it->c->used = 1;
 			/* Bounded now if a signature now would be. */
 			(void)target(q, e, &it->bounded);
+			continue;
+		}
+		/* Unchanged, but valid for longer than is allowed now: a
+		 * renewal that does not wait for the budget. */
+		if (first != NULL && first->valid_until - q->now >
+		    (time_t)q->mc->run_interval) {
+			it->c = first;
+			it->action = RENEW;
+			q->over_validity++;
 			continue;
 		}
 		it->action = json_object_get(q->prev, e->entity_id) == NULL ?
@@ -602,9 +652,9 @@ fs_mdq_keeps_c14n(const struct fs_mdq *q, const struct fs_entity *e)
 	if (e->mdq != q)
 		return 0;
 	cache_key(q, e, key);
-	/* No document of its own, or one the plan may renew or drop
+	/* No document it can keep, or one the plan may renew or drop
 	 * (match, plan_renewals). */
-	c = find_cached(q, key);
+	c = keepable(q, e, find_cached(q, key));
 	return c == NULL || c->valid_until - q->now <= (w > iv ? w : iv);
 }
 
@@ -628,6 +678,12 @@ fs_mdq_plan(struct fs_mdq *q, struct fs_entity *ents, size_t n, fs_err *err)
 		return rc;
 	if ((rc = count_removed(q, err)) != FS_OK)
 		return rc;
+	if (q->over_validity > 0)
+		fs_report_finding(q->rep, FS_LEVEL_INFO, "mdq", NULL, NULL,
+		    NULL, 0, "%zu unchanged entity documents are valid for "
+		    "longer than mdq validity or their entity's own "
+		    "validUntil now allows: they are signed again in this "
+		    "run", q->over_validity);
 	/* The checks' canonical bytes stay only for what is to be signed
 	 * (what is signed after all, for a new key, is canonicalised):
 	 * fs_mdq_keeps_c14n kept none outside the sources. */
@@ -2498,6 +2554,9 @@ fs_mdq_report(const struct fs_mdq *q, json_t *rep)
 	if (q->bounded_short > 0)
 		json_object_set_new(o, "boundedByUpstream",
 		    json_integer((json_int_t)q->bounded_short));
+	if (q->over_validity > 0)
+		json_object_set_new(o, "overValidity",
+		    json_integer((json_int_t)q->over_validity));
 	if (next != 0)
 		fs_report_set_time(o, "nextRenewal", next);
 	json_object_set_new(rep, "mdq", o);
