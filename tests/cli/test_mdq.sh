@@ -21,7 +21,7 @@
 # upstream's validUntil (it bounds the feed, not the documents), 12 a
 # token that returns a wrong signature, 13 an entityID JSON must escape,
 # 14 validity shortened and an entity's own validUntil brought forward.
-# Takes about half a minute.
+# Takes about a minute and a half (runs beside other tests: tests/meson.build).
 . "$SRCDIR/tests/lib.sh"
 export LC_ALL=C
 export TMPDIR=$TMP      # the harness's and the generator's temporary files go with ours
