@@ -410,6 +410,13 @@ latest(const struct fs_mdq *q, const struct fs_entity *e)
 	return t;
 }
 
+/* A document that expires before the next run is of no use. */
+static int
+outlasts_run(const struct fs_mdq *q, const struct cached *c)
+{
+	return c->valid_until - q->now > (time_t)q->mc->run_interval;
+}
+
 /*
  * The document of the cache that entity e can keep: of those with its key
  * (latest validUntil first), the first that outlasts the next run and does
@@ -423,8 +430,7 @@ keepable(const struct fs_mdq *q, const struct fs_entity *e,
 
 	for (struct cached *c = first; c != NULL && c < q->cv + q->cn &&
 	    memcmp(c->key, first->key, 32) == 0; c++) {
-		/* Of no use: it expires before the next run. */
-		if (c->valid_until - q->now <= (time_t)q->mc->run_interval)
+		if (!outlasts_run(q, c))
 			break;
 		if (c->valid_until <= most)
 			return c;
@@ -536,8 +542,7 @@ match(struct fs_mdq *q, fs_err *err)
 		}
 		/* Unchanged, but valid for longer than is allowed now: a
 		 * renewal that does not wait for the budget. */
-		if (first != NULL && first->valid_until - q->now >
-		    (time_t)q->mc->run_interval) {
+		if (first != NULL && outlasts_run(q, first)) {
 			it->c = first;
 			it->action = RENEW;
 			q->over_validity++;
