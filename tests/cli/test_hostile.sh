@@ -216,9 +216,11 @@ check "... the previous output is untouched" test "$(sha256sum <"$TMP/w/out.xml"
 # Stale temporary files of earlier runs are removed; one in use is not.
 touch "$TMP/w/.fedsign-stale001"
 touch "$TMP/w/.fedsign-inuse001"
-flock "$TMP/w/.fedsign-inuse001" sleep 30 &
+# The holder is the sleep itself (flock(1) with a command would leave its
+# child behind, holding the test's output open for 30 s after the kill).
+( exec 9>>"$TMP/w/.fedsign-inuse001"; flock 9; : >"$TMP/inuse.locked"; exec sleep 30 ) &
 LOCKER=$!
-sleep 0.5
+for _ in $(seq 200); do [ -e "$TMP/inuse.locked" ] && break; sleep 0.05; done
 expect 0 "a run in a folder with stale temporary files" "${S[@]}" "$EX/idp-entity.xml" \
     -o "$TMP/w/out.xml" --valid-for 1d
 check "... removes the stale one" test ! -e "$TMP/w/.fedsign-stale001"
