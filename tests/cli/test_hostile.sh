@@ -72,13 +72,25 @@ new_token hostile
 NOPIN="pkcs11:token=hostile;object=a"
 SHIM_ENV=(env FS_SHIM_MODULE="$SOFTHSM_MODULE")
 
-# hung PID: a background fedsign sign stopped inside the module.
+# hanging MARK: wait (30 s at most) until the shim says, in MARK, that
+# a call hangs: the checks look at a process that got that far, however
+# slowly it got there.
+hanging() {
+	local i
+	for i in $(seq 600); do [ -s "$1" ] && return 0; sleep 0.05; done
+	echo "# the module never hung ($1 is empty)"
+	return 1
+}
+
+# hung CALL: a background fedsign sign stopped inside the module, in CALL.
 hung() {
-	"${SHIM_ENV[@]}" FS_SHIM_HANG="$1" FEDSIGN_PIN="$PIN" FEDSIGN_P11_TIMEOUT=60 \
+	rm -f "$TMP/hang.mark"
+	"${SHIM_ENV[@]}" FS_SHIM_HANG="$1" FS_SHIM_HANG_MARK="$TMP/hang.mark" \
+	    FEDSIGN_PIN="$PIN" FEDSIGN_P11_TIMEOUT=60 \
 	    "$FEDSIGN" sign "$EX/idp-entity.xml" -o "$TMP/hung.xml" --valid-for 1d \
 	    --module "$SHIM" --key "$NOPIN" >/dev/null 2>&1 &
 	HUNG=$!
-	sleep 1.5
+	hanging "$TMP/hang.mark"
 }
 hung C_Initialize
 check "FEDSIGN_PIN is not in /proc/PID/environ while the module hangs in C_Initialize" \
@@ -92,18 +104,23 @@ check "after the login, while signing, the PIN is nowhere in the process's memor
 kill -9 $HUNG; wait $HUNG 2>/dev/null
 # Not dumpable: another process of the same user can neither read the
 # environment nor ptrace it; /proc/PID files then belong to root.
+# (Its mark goes to a folder of its own that user nobody may write to.)
+NBD=$(mktemp -d /tmp/fedsign-nobody.XXXXXX)
+chmod 1777 "$NBD"
 setpriv --reuid=65534 --regid=65534 --clear-groups env FS_SHIM_MODULE="$SOFTHSM_MODULE" \
-    FS_SHIM_HANG=C_Initialize FEDSIGN_PIN="$PIN" "$FEDSIGN" sign "$EX/idp-entity.xml" \
-    -o /tmp/never.xml --valid-for 1d --module "$SHIM" --key "$NOPIN" >/dev/null 2>&1 &
+    FS_SHIM_HANG=C_Initialize FS_SHIM_HANG_MARK="$NBD/mark" FEDSIGN_PIN="$PIN" \
+    "$FEDSIGN" sign "$EX/idp-entity.xml" -o /tmp/never.xml --valid-for 1d \
+    --module "$SHIM" --key "$NOPIN" >/dev/null 2>&1 &
 NB=$!
-setpriv --reuid=65534 --regid=65534 --clear-groups sleep 5 &
+setpriv --reuid=65534 --regid=65534 --clear-groups sleep 60 &
 CONTROL=$!
-sleep 1.5
+hanging "$NBD/mark"
 check "a process of user nobody owns its /proc/PID/environ (the control)" \
     test "$(stat -c %u /proc/$CONTROL/environ)" = 65534
 check "fedsign run as nobody is not dumpable: its /proc/PID/environ belongs to root" \
     test "$(stat -c %u /proc/$NB/environ)" = 0
 kill -9 $NB $CONTROL; wait $NB $CONTROL 2>/dev/null
+rm -rf "$NBD"
 
 # --- 4. a key file others can read -------------------------------------
 cp "$TMP/k.pem" "$TMP/open.pem"

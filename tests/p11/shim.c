@@ -30,6 +30,8 @@
  *                          a line, so threads and processes may share FILE
  *   FS_SHIM_HANG=CALLS     never return from these calls (C_Initialize,
  *                          C_Login, C_Sign, C_Finalize; comma-separated)
+ *   FS_SHIM_HANG_MARK=FILE append the call's name to FILE as it starts to
+ *                          hang, so that a test waits for that, not a time
  *   FS_SHIM_SIGLEN=N       C_Sign succeeds but reports N bytes
  *   FS_SHIM_BAD_SIG=N      the Nth signature this process gets from C_Sign
  *                          (1 the first) has its last byte changed: a
@@ -218,10 +220,11 @@ sign_rate(void)
 	return r;
 }
 
+/* Append the line "WHAT\n" to the file the variable var names, if set. */
 static void
-count(const char *what)
+note_to(const char *var, const char *what)
 {
-	const char *path = getenv("FS_SHIM_COUNT");
+	const char *path = getenv(var);
 	char line[32];
 	int fd, n;
 
@@ -236,6 +239,12 @@ count(const char *what)
 		/* Nothing to do: the count is then short, the test fails. */
 	}
 	close(fd);
+}
+
+static void
+count(const char *what)
+{
+	note_to("FS_SHIM_COUNT", what);
 }
 
 /* CKR_OK, or the code FS_SHIM_FAULT's file names while it exists. */
@@ -285,9 +294,11 @@ maybe_hang(const char *call)
 	size_t n = strlen(call);
 
 	for (const char *p = v; p != NULL && *p != '\0'; ) {
-		if (strncmp(p, call, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+		if (strncmp(p, call, n) == 0 && (p[n] == ',' || p[n] == '\0')) {
+			note_to("FS_SHIM_HANG_MARK", call);
 			for (;;)
 				pause();
+		}
 		p = strchr(p, ',');
 		if (p != NULL)
 			p++;
