@@ -79,6 +79,17 @@ same_tree() {
 	fi
 }
 
+# wait_until SECONDS CMD...: poll CMD every 0.2 s.
+wait_until() {
+	local n=$(( $1 * 5 )); shift
+	while [ "$n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+		n=$((n - 1))
+	done
+	return 1
+}
+
 # calls NAME: the PKCS#11 calls NAME the shim counted in $FS_SHIM_COUNT.
 calls() { grep -cx "$1" "$FS_SHIM_COUNT"; }
 

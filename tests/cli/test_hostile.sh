@@ -76,8 +76,7 @@ SHIM_ENV=(env FS_SHIM_MODULE="$SOFTHSM_MODULE")
 # a call hangs: the checks look at a process that got that far, however
 # slowly it got there.
 hanging() {
-	local i
-	for i in $(seq 600); do [ -s "$1" ] && return 0; sleep 0.05; done
+	wait_until 30 test -s "$1" && return 0
 	echo "# the module never hung ($1 is empty)"
 	return 1
 }
@@ -237,7 +236,7 @@ touch "$TMP/w/.fedsign-inuse001"
 # child behind, holding the test's output open for 30 s after the kill).
 ( exec 9>>"$TMP/w/.fedsign-inuse001"; flock 9; : >"$TMP/inuse.locked"; exec sleep 30 ) &
 LOCKER=$!
-for _ in $(seq 200); do [ -e "$TMP/inuse.locked" ] && break; sleep 0.05; done
+wait_until 10 test -e "$TMP/inuse.locked"
 expect 0 "a run in a folder with stale temporary files" "${S[@]}" "$EX/idp-entity.xml" \
     -o "$TMP/w/out.xml" --valid-for 1d
 check "... removes the stale one" test ! -e "$TMP/w/.fedsign-stale001"

@@ -515,7 +515,7 @@ python3 "$TOOLS/mdserver.py" "$TMP/srv" "$TMP/srv.port" "$TMP/srv.log" &
 SRV=$!
 LOCKER=""
 trap 'kill $SRV $LOCKER 2>/dev/null; rm -rf "$TMP"' EXIT
-for _ in $(seq 100); do [ -s "$TMP/srv.port" ] && break; sleep 0.05; done
+wait_until 5 test -s "$TMP/srv.port"
 PORT=$(cat "$TMP/srv.port" 2>/dev/null)
 check "mdserver.py listens" test -n "$PORT"
 serve "$TMP/up300.signed.xml" upstream.xml
@@ -917,7 +917,7 @@ refused "7. empty feed" "feed empty.xml would be empty"
 # The lock, held by another process (flock(1) on state-dir/lock).
 ( exec 9>>"$STATE/lock"; flock 9; : >"$TMP/locked"; exec sleep 60 ) &
 LOCKER=$!
-for _ in $(seq 100); do [ -e "$TMP/locked" ] && break; sleep 0.05; done
+wait_until 5 test -e "$TMP/locked"
 cp "$R" "$TMP/report.before-lock"
 NOTE="(locked)" conf "$TMP/main/locked.yaml"
 fs 1 "7. the lock held by another run: exit 1" publish -c "$TMP/main/locked.yaml"

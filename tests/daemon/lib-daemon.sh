@@ -106,17 +106,6 @@ body_has() { _has "$TMP/body" answer "$1"; }
 # json EXPR: a value of the last answer (python3 expression on d).
 json() { python3 -c "import json,sys; d=json.load(open('$TMP/body')); print($1)"; }
 
-# wait_until SECONDS CMD...: poll CMD every 0.2 s.
-wait_until() {
-	local n=$(( $1 * 5 )); shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-		n=$((n - 1))
-	done
-	return 1
-}
-
 # verifies MESSAGE-FILE SIG-BASE64 [DIGEST]: an RSA PKCS#1 v1.5 signature of
 # the message by the test key, as openssl checks it.
 verifies() {
