@@ -1458,7 +1458,16 @@ fs_publish_run(const struct fs_conf *conf, const struct fs_publish_opts *o,
 		rc = FS_OK;
 		goto out;
 	}
-	/* Everything written, the cache too, on disk before the switch. */
+	/*
+	 * Everything written, the cache too, on disk before the switch.
+	 * After a first MDQ run this sync waits 0.6-0.9 s for the 20,000
+	 * new files.  Starting their write-back early (sync_file_range as
+	 * each file is closed, as git's batch fsync does) was measured and
+	 * not kept: on two CPUs this sync's 0.65 s moved into the tree's
+	 * threads and the feeds beside them (each about 0.7 s longer), and
+	 * a whole run was 0.2 s faster in the median of 10 paired runs,
+	 * well within their noise.
+	 */
 	if (syncfs(r.rel.dirfd) == -1) {
 		rc = fs_err_set(err, FS_EIO, "cannot sync '%s' to disk: %s",
 		    r.rel.releases, strerror(errno));
