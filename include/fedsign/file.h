@@ -86,6 +86,10 @@ int fs_write_all(int fd, const void *buf, size_t len, const char *what,
 /* Atomically replace to with a copy of the regular file from. */
 int fs_file_copy(const char *from, const char *to, int mode, fs_err *err);
 
+/* The same, and the SHA-256 of the bytes copied, read once. */
+int fs_file_copy_sha256(const char *from, const char *to, int mode,
+    unsigned char sha256[32], fs_err *err);
+
 /* Atomically replace path with the len bytes at buf. */
 int fs_write_file_atomic(const char *path, const void *buf, size_t len,
     int mode, fs_err *err);

@@ -67,6 +67,11 @@ int fs_md_parse_fd(int fd, const char *name, const struct fs_md_limits *lim,
 int fs_md_parse_file_dict(const char *path, const struct fs_md_limits *lim,
     xmlDictPtr dict, xmlDocPtr *doc, fs_err *err);
 
+/* The same, the document named name in messages (a copy of that file). */
+int fs_md_parse_file_as(const char *path, const char *name,
+    const struct fs_md_limits *lim, xmlDictPtr dict, xmlDocPtr *doc,
+    fs_err *err);
+
 /* The same for a buffer. */
 int fs_md_parse_mem(const char *buf, size_t len, const char *name,
     const struct fs_md_limits *lim, xmlDocPtr *doc, fs_err *err);

@@ -16,7 +16,8 @@
 # validity, IDs), 2 nothing changed, 3 an HTTP source (304, a new copy),
 # 4 a tampered upstream, 5 an expired last good copy, 6 a hanging server,
 # 7 refusals, 8 --dry-run, 9 configuration errors, 10 token problems,
-# 11 rules, 12 one entityID in two sources, 13 fedsign check, 14 DOCTYPEs.
+# 11 rules, 12 one entityID in two sources, 13 fedsign check, 14 DOCTYPEs,
+# 15 a file: source rewritten while it is read.
 # Last, the PIN is in no output.  Takes about half a minute.
 . "$SRCDIR/tests/lib.sh"
 export LC_ALL=C
@@ -1108,6 +1109,66 @@ out_has "not well-formed"
 fs 4 "13. a missing file: exit 4" check "$TMP/no-such.xml"
 err_has "cannot read '$TMP/no-such.xml'"
 cd - >/dev/null || exit 1
+
+# --- 15. a file: source rewritten while the run reads it ---------------------------
+
+# The last good copy must be the bytes that verified.  tests/tools/openswap.c
+# (LD_PRELOAD) rewrites the source file in place with the tampered upstream
+# of section 4 at the Nth open(2) of it, as a download written straight
+# into the file would; whichever open that is, the last good copy verifies,
+# its recorded SHA-256 is its own, no feed holds the tampered value and no
+# copy is left behind.
+SW=$TMP/swap
+mkdir -p "$SW"
+cat >"$SW/publish.yaml" <<EOF2
+signing:
+  key: "$KEY"
+publish-dir: www
+state-dir: state
+validity: 10d
+sources:
+  - name: upstream
+    file: $SW/up.xml
+    verify-cert: $TMP/upcert.pem
+feeds:
+  - file: up.xml
+    sources: [upstream]
+EOF2
+cp "$TMP/up300.signed.xml" "$SW/up.xml"
+fs 0 "15. a file: source, the first run" publish -c "$SW/publish.yaml" -q
+check "15. its last good copy is the file" cmp -s "$SW/state/sources/upstream/last-good.xml" "$TMP/up300.signed.xml"
+cp -a "$SW/state" "$SW/state.first"
+cp -a "$SW/www" "$SW/www.first"
+# swapfs N ARGS...: fedsign ARGS with up.xml rewritten at its Nth open
+swapfs() {
+	local n=$1; shift
+	env LD_PRELOAD="$OPENSWAP" ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+	    FS_SWAP_PATH="$SW/up.xml" FS_SWAP_WITH="$TMP/up310.tampered.xml" FS_SWAP_AT="$n" \
+	    FS_SWAP_LOG="$SW/opens" "$FEDSIGN" "$@"
+}
+check "15. the preload library is built" test -f "$OPENSWAP"
+for n in 1 2 3 4; do
+	rm -rf "$SW/state" "$SW/www" "$SW/opens"
+	cp -a "$SW/state.first" "$SW/state"
+	cp -a "$SW/www.first" "$SW/www"
+	cp "$TMP/up310.signed.xml" "$SW/up.xml"       # a new, good copy...
+	expect 0 "15. rewritten at open $n: the run ends well" swapfs "$n" publish -c "$SW/publish.yaml" -q
+	cat "$TMP/out" "$TMP/err" >>"$TRANSCRIPT"
+	LG=$SW/state/sources/upstream/last-good.xml
+	expect 0 "15. rewritten at open $n: the last good copy verifies" \
+	    "$FEDSIGN" verify "$LG" --cert "$TMP/upcert.pem" -q
+	is "15. rewritten at open $n: last-good.json has the copy's SHA-256" \
+	    "$(jr "$SW/state/sources/upstream/last-good.json" 'r["sha256"]')" "$(sha256sum <"$LG" | cut -c1-64)"
+	is "15. rewritten at open $n: no feed holds the tampered value" \
+	    "$(grep -lF "=$TAMPERED" "$SW"/www/current/*.xml | wc -l)" 0
+	check "15. rewritten at open $n: the last good copy is one of the two good ones" \
+	    bash -c "cmp -s '$LG' '$TMP/up300.signed.xml' || cmp -s '$LG' '$TMP/up310.signed.xml'"
+	check "15. rewritten at open $n: no copy left in state-dir" \
+	    bash -c "! ls '$SW/state/sources/upstream' | grep -vqx 'last-good.xml\\|last-good.json'"
+	grep -c swapped "$SW/opens" 2>/dev/null >>"$SW/swaps"
+done
+# The library did rewrite the file in some of those runs (not inert).
+check "15. the file was rewritten during a run" grep -qx '[1-9]' "$SW/swaps"
 
 # --- the PIN never shows -------------------------------------------------------------
 

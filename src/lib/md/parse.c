@@ -510,10 +510,10 @@ fs_md_parse_fd(int fd, const char *name, const struct fs_md_limits *lim,
 }
 
 int
-fs_md_parse_file_dict(const char *path, const struct fs_md_limits *lim,
-    xmlDictPtr dict, xmlDocPtr *doc, fs_err *err)
+fs_md_parse_file_as(const char *path, const char *name,
+    const struct fs_md_limits *lim, xmlDictPtr dict, xmlDocPtr *doc,
+    fs_err *err)
 {
-	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	int fd, rc;
 
 	*doc = NULL;
@@ -522,6 +522,14 @@ fs_md_parse_file_dict(const char *path, const struct fs_md_limits *lim,
 	rc = parse_fd(fd, name, lim, dict, doc, err);
 	fs_input_close(fd);
 	return rc;
+}
+
+int
+fs_md_parse_file_dict(const char *path, const struct fs_md_limits *lim,
+    xmlDictPtr dict, xmlDocPtr *doc, fs_err *err)
+{
+	return fs_md_parse_file_as(path, strcmp(path, "-") == 0 ? "<stdin>" :
+	    path, lim, dict, doc, err);
 }
 
 int

@@ -233,7 +233,8 @@ gather_files(struct run *r, struct fs_source *s, glob_t *g, fs_err *err)
 /* A document that must carry a valid signature by verify-cert. */
 static int
 parse_verified(struct run *r, struct fs_source *s, const char *path,
-    EVP_PKEY *key, xmlDocPtr *out, char *why, size_t whylen, fs_err *err)
+    const char *name, EVP_PKEY *key, xmlDocPtr *out, char *why,
+    size_t whylen, fs_err *err)
 {
 	struct fs_verify_opts vo = { 0 };
 	xmlNodePtr root;
@@ -242,12 +243,13 @@ parse_verified(struct run *r, struct fs_source *s, const char *path,
 	int rc;
 
 	*out = NULL;
-	rc = fs_md_parse_file_dict(path, &r->conf->limits, r->dict, &doc, &e);
+	rc = fs_md_parse_file_as(path, name, &r->conf->limits, r->dict, &doc,
+	    &e);
 	if (rc == FS_ENOMEM) {
 		*err = e;
 		return rc;
 	}
-	if (rc == FS_OK && (root = fs_md_root(doc, path, &e)) == NULL)
+	if (rc == FS_OK && (root = fs_md_root(doc, name, &e)) == NULL)
 		rc = FS_ENOTVALID;
 	if (rc == FS_OK && key != NULL) {
 		vo.key = key;
@@ -286,7 +288,8 @@ parse_verified(struct run *r, struct fs_source *s, const char *path,
 struct remote {
 	char candidate[4096];		/* the copy to use */
 	char last_good[4096];
-	int fresh;			/* candidate is a new download */
+	int fresh;			/* candidate is a new download, or a
+					   file: source that changed */
 	json_t *meta;			/* last-good.json */
 };
 
@@ -405,14 +408,10 @@ install_last_good(struct run *r, struct fs_source *s, struct remote *rm,
 	json_t *meta;
 	int rc;
 
-	if (s->conf->url != NULL) {
-		if (rename(rm->candidate, rm->last_good) == -1)
-			return fs_err_set(err, FS_EIO, "cannot keep the copy of "
-			    "source %s: %s", s->conf->name, strerror(errno));
-	} else if ((rc = fs_file_copy(rm->candidate, rm->last_good, 0600,
-	    err)) != FS_OK) {
-		return rc;
-	}
+	/* A download, or take_copy's copy: what was verified is kept. */
+	if (rename(rm->candidate, rm->last_good) == -1)
+		return fs_err_set(err, FS_EIO, "cannot keep the copy of "
+		    "source %s: %s", s->conf->name, strerror(errno));
 	meta = json_pack("{s:s?,s:I,s:I,s:s?}", "etag", json_string_value(
 	    json_object_get(s->rep, "etag")), "lastModified",
 	    json_integer_value(json_object_get(s->rep, "lastModified")),
@@ -423,10 +422,46 @@ install_last_good(struct run *r, struct fs_source *s, struct remote *rm,
 	rc = save_json(state_path(r, "sources/%s/last-good.json",
 	    s->conf->name), meta, err);
 	json_decref(meta);
-	if (s->conf->url != NULL)
-		snprintf(rm->candidate, sizeof(rm->candidate), "%s",
-		    rm->last_good);
+	snprintf(rm->candidate, sizeof(rm->candidate), "%s", rm->last_good);
 	return rc;
+}
+
+/*
+ * A file: source that changed is read from a copy of its own in
+ * state-dir, made first: the bytes verified are then the bytes kept as
+ * the last good copy, even when the file is rewritten while the run
+ * reads it (a download written in place, `cp NEW FILE`).  A copy made
+ * after the file verified would keep whatever it holds by then.  FS_EIO:
+ * the file could not be copied (why says so).
+ */
+static int
+take_copy(struct run *r, struct fs_source *s, struct remote *rm, char *why,
+    size_t whylen, fs_err *err)
+{
+	unsigned char h[32];
+	char copy[4096], hex[65];
+	size_t n;
+	fs_err e;
+	int rc;
+
+	snprintf(copy, sizeof(copy), "%s", state_path(r,
+	    "sources/%s/candidate.xml", s->conf->name));
+	if ((rc = fs_file_copy_sha256(s->conf->file, copy, 0600, h, &e)) !=
+	    FS_OK) {
+		if (rc != FS_EIO) {
+			*err = e;
+			return rc;
+		}
+		n = strnlen(e.msg, whylen - 1);
+		memcpy(why, e.msg, n);
+		why[n] = '\0';
+		return FS_EIO;
+	}
+	/* What was read, should the file have changed since it was hashed. */
+	hex32(h, hex);
+	json_object_set_new(s->rep, "sha256", json_string(hex));
+	snprintf(rm->candidate, sizeof(rm->candidate), "%s", copy);
+	return FS_OK;
 }
 
 /*
@@ -440,9 +475,9 @@ read_single(struct run *r, struct fs_source *s, struct remote *rm,
 {
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
-	char why[1200] = "";
+	char why[1200] = "", shown[4096];
 	xmlDocPtr doc = NULL;
-	int rc;
+	int rc, copied = 0;
 
 	if (s->conf->verify_cert != NULL) {
 		if ((rc = fs_x509_load(s->conf->verify_cert, &cert, err)) !=
@@ -450,8 +485,17 @@ read_single(struct run *r, struct fs_source *s, struct remote *rm,
 			return rc;
 		key = X509_get0_pubkey(cert);
 	}
+	/* Messages name the operator's file, not the copy of it. */
+	snprintf(shown, sizeof(shown), "%s", rm->candidate);
+	if (rm->candidate[0] != '\0' && rm->fresh && s->conf->url == NULL) {
+		if ((rc = take_copy(r, s, rm, why, sizeof(why), err)) !=
+		    FS_OK && rc != FS_EIO)
+			goto out;
+		if ((copied = rc == FS_OK) == 0)
+			rm->candidate[0] = '\0';
+	}
 	if (rm->candidate[0] != '\0') {
-		rc = parse_verified(r, s, rm->candidate, key, &doc, why,
+		rc = parse_verified(r, s, rm->candidate, shown, key, &doc, why,
 		    sizeof(why), err);
 		if (rc == FS_ENOMEM)
 			goto out;
@@ -460,21 +504,24 @@ read_single(struct run *r, struct fs_source *s, struct remote *rm,
 			xmlFreeDoc(doc);
 			goto out;
 		}
-	} else {
+		/* A copy that did not verify goes. */
+		if (doc == NULL && copied)
+			(void)unlink(rm->candidate);
+	} else if (why[0] == '\0') {
 		snprintf(why, sizeof(why), "no copy could be had");
 	}
 	if (doc == NULL) {
 		char why2[600];
 
 		fs_report_finding(r->rep, FS_LEVEL_ERROR, "source", NULL,
-		    s->conf->name, rm->candidate[0] ? rm->candidate : NULL, 0,
+		    s->conf->name, shown[0] != '\0' ? shown : NULL, 0,
 		    "source %s: copy rejected: %s", s->conf->name, why);
 		json_object_set_new(s->rep, "rejected", json_string(why));
 		/* The last good copy, while it is valid. */
 		if (rm->last_good[0] != '\0' && strcmp(rm->candidate,
 		    rm->last_good) != 0 && access(rm->last_good, R_OK) == 0) {
-			rc = parse_verified(r, s, rm->last_good, key, &doc,
-			    why2, sizeof(why2), err);
+			rc = parse_verified(r, s, rm->last_good, rm->last_good,
+			    key, &doc, why2, sizeof(why2), err);
 			if (rc == FS_ENOMEM)
 				goto out;
 			if (doc == NULL) {
@@ -503,6 +550,8 @@ read_single(struct run *r, struct fs_source *s, struct remote *rm,
 				    s->conf->name, got, when);
 				snprintf(rm->candidate, sizeof(rm->candidate),
 				    "%s", rm->last_good);
+				snprintf(shown, sizeof(shown), "%s",
+				    rm->last_good);
 			}
 		}
 	}
@@ -516,7 +565,7 @@ read_single(struct run *r, struct fs_source *s, struct remote *rm,
 		json_object_set_new(s->rep, "status", json_string("read"));
 	if (s->valid_until != 0)
 		fs_report_set_time(s->rep, "validUntil", s->valid_until);
-	rc = add_doc(s, doc, rm->candidate, err);
+	rc = add_doc(s, doc, shown, err);
 	if (rc != FS_OK)
 		xmlFreeDoc(doc);
 	s->usable = rc == FS_OK;
