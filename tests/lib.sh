@@ -7,7 +7,15 @@ set -u
 : "${SRCDIR:?SRCDIR must name the source tree}"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedsign-test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+# cleanup_tmp: $TMP goes, and first the file system a test mounted in it
+# (MOUNTED), which rm -rf could not remove.  A test that sets a trap of
+# its own calls it there.
+MOUNTED=
+cleanup_tmp() {
+	[ -z "$MOUNTED" ] || umount "$MOUNTED" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup_tmp EXIT
 CORPUS=${FEDSIGN_CORPUS:-$SRCDIR/tests/data/corpus}
 SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
 unset FEDSIGN_PIN

@@ -86,8 +86,11 @@ int fs_write_all(int fd, const void *buf, size_t len, const char *what,
 /* Atomically replace to with a copy of the regular file from. */
 int fs_file_copy(const char *from, const char *to, int mode, fs_err *err);
 
-/* The same, and the SHA-256 of the bytes copied, read once. */
-int fs_file_copy_sha256(const char *from, const char *to, int mode,
+/*
+ * The same from the open descriptor fd (of the file named from in
+ * messages), and the SHA-256 of the bytes copied when sha256 is not NULL.
+ */
+int fs_fd_copy(int fd, const char *from, const char *to, int mode,
     unsigned char sha256[32], fs_err *err);
 
 /* Atomically replace path with the len bytes at buf. */

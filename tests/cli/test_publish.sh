@@ -515,7 +515,7 @@ mkdir -p "$TMP/srv"
 python3 "$TOOLS/mdserver.py" "$TMP/srv" "$TMP/srv.port" "$TMP/srv.log" &
 SRV=$!
 LOCKER=""
-trap 'kill $SRV $LOCKER 2>/dev/null; rm -rf "$TMP"' EXIT
+trap 'kill $SRV $LOCKER 2>/dev/null; cleanup_tmp' EXIT
 wait_until 5 test -s "$TMP/srv.port"
 PORT=$(cat "$TMP/srv.port" 2>/dev/null)
 check "mdserver.py listens" test -n "$PORT"
@@ -1169,6 +1169,31 @@ for n in 1 2 3 4; do
 done
 # The library did rewrite the file in some of those runs (not inert).
 check "15. the file was rewritten during a run" grep -qx '[1-9]' "$SW/swaps"
+
+# A state-dir with no room for the copy: the run fails, nothing changes
+# (the last good copy must not stand in for a source that is fine).
+SF=$TMP/swapfull
+mkdir -p "$SF/state"
+sed "s#^state-dir: state#state-dir: $SF/state#; s#^publish-dir: www#publish-dir: $SF/www#" \
+    "$SW/publish.yaml" >"$SF/publish.yaml"
+if mount -t tmpfs -o size=4m tmpfs "$SF/state"; then
+	MOUNTED=$SF/state
+	cp "$TMP/up300.signed.xml" "$SW/up.xml"
+	fs 0 "15. state-dir on a small file system: the first run" publish -c "$SF/publish.yaml" -q
+	cp "$TMP/up310.signed.xml" "$SW/up.xml"
+	FREE=$(( $(df -k --output=avail "$SF/state" | tail -1) * 1024 ))
+	fallocate -l $(( FREE - $(stat -c %s "$SW/up.xml") / 2 )) "$SF/state/filler"
+	snap swapfull "$SF/www"
+	fs 4 "15. no room in state-dir for the new copy: exit 4" publish -c "$SF/publish.yaml" -q
+	err_has "No space left on device"
+	check "15. ... the last good copy is as it was" cmp -s "$SF/state/sources/upstream/last-good.xml" "$TMP/up300.signed.xml"
+	same_tree "15. ... publish-dir byte-identical" swapfull "$SF/www"
+	check "15. ... no copy left in state-dir" \
+	    bash -c "! ls '$SF/state/sources/upstream' | grep -vqx 'last-good.xml\\|last-good.json'"
+	umount "$SF/state" && MOUNTED=
+else
+	nok "15. cannot mount a small tmpfs for state-dir (run as root)"
+fi
 
 # --- the PIN never shows -------------------------------------------------------------
 

@@ -163,14 +163,14 @@ check "previous output untouched after all failures" unchanged
 # Full disk: the previous output survives, no temporary file is left.
 mkdir -p "$TMP/small"
 if mount -t tmpfs -o size=16k tmpfs "$TMP/small"; then
-	trap 'umount "$TMP/small" 2>/dev/null; rm -rf "$TMP"' EXIT
+	MOUNTED=$TMP/small
 	echo "old" >"$TMP/small/md.xml"
 	expect 4 "full disk" "$FEDSIGN" sign "$EX/federation-metadata.xml" -o "$TMP/small/md.xml" \
 	    --key-file "$TMP/rsa.pem" --cert "$TMP/rsa.pem.crt" --valid-for 1d
 	err_has "No space left on device"
 	check "previous file intact on a full disk" test "$(cat "$TMP/small/md.xml")" = old
 	check "no temporary file left" test "$(ls "$TMP/small" | wc -l)" = 1
-	umount "$TMP/small"
+	umount "$TMP/small" && MOUNTED=
 else
 	nok "cannot mount a small tmpfs to test a full disk (run as root)"
 fi

@@ -431,8 +431,10 @@ install_last_good(struct run *r, struct fs_source *s, struct remote *rm,
  * state-dir, made first: the bytes verified are then the bytes kept as
  * the last good copy, even when the file is rewritten while the run
  * reads it (a download written in place, `cp NEW FILE`).  A copy made
- * after the file verified would keep whatever it holds by then.  FS_EIO:
- * the file could not be copied (why says so).
+ * after the file verified would keep whatever it holds by then.
+ * FS_ENOTVALID: the file cannot be opened (why says so), and the last
+ * good copy may stand in; a copy that cannot be written (a full
+ * state-dir) fails the run.
  */
 static int
 take_copy(struct run *r, struct fs_source *s, struct remote *rm, char *why,
@@ -442,21 +444,20 @@ take_copy(struct run *r, struct fs_source *s, struct remote *rm, char *why,
 	char copy[4096], hex[65];
 	size_t n;
 	fs_err e;
-	int rc;
+	int fd, rc;
 
-	snprintf(copy, sizeof(copy), "%s", state_path(r,
-	    "sources/%s/candidate.xml", s->conf->name));
-	if ((rc = fs_file_copy_sha256(s->conf->file, copy, 0600, h, &e)) !=
-	    FS_OK) {
-		if (rc != FS_EIO) {
-			*err = e;
-			return rc;
-		}
+	if (fs_input_open(s->conf->file, &fd, &e) != FS_OK) {
 		n = strnlen(e.msg, whylen - 1);
 		memcpy(why, e.msg, n);
 		why[n] = '\0';
-		return FS_EIO;
+		return FS_ENOTVALID;
 	}
+	snprintf(copy, sizeof(copy), "%s", state_path(r,
+	    "sources/%s/candidate.xml", s->conf->name));
+	rc = fs_fd_copy(fd, s->conf->file, copy, 0600, h, err);
+	fs_input_close(fd);
+	if (rc != FS_OK)
+		return rc;
 	/* What was read, should the file have changed since it was hashed. */
 	hex32(h, hex);
 	json_object_set_new(s->rep, "sha256", json_string(hex));
@@ -489,7 +490,7 @@ read_single(struct run *r, struct fs_source *s, struct remote *rm,
 	snprintf(shown, sizeof(shown), "%s", rm->candidate);
 	if (rm->candidate[0] != '\0' && rm->fresh && s->conf->url == NULL) {
 		if ((rc = take_copy(r, s, rm, why, sizeof(why), err)) !=
-		    FS_OK && rc != FS_EIO)
+		    FS_OK && rc != FS_ENOTVALID)
 			goto out;
 		if ((copied = rc == FS_OK) == 0)
 			rm->candidate[0] = '\0';

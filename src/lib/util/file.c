@@ -548,32 +548,33 @@ fs_path_fmt(char *buf, size_t len, fs_err *err, const char *fmt, ...)
 int
 fs_file_copy(const char *from, const char *to, int mode, fs_err *err)
 {
-	return fs_file_copy_sha256(from, to, mode, NULL, err);
+	int fd, rc;
+
+	if ((fd = open(from, O_RDONLY | O_CLOEXEC)) == -1)
+		return fs_err_set(err, FS_EIO, "cannot open '%s': %s", from,
+		    strerror(errno));
+	rc = fs_fd_copy(fd, from, to, mode, NULL, err);
+	close(fd);
+	return rc;
 }
 
 int
-fs_file_copy_sha256(const char *from, const char *to, int mode,
+fs_fd_copy(int fd, const char *from, const char *to, int mode,
     unsigned char sha256[32], fs_err *err)
 {
 	char buf[65536];
 	EVP_MD_CTX *md = NULL;
 	fs_output *o;
 	ssize_t n;
-	int fd, rc;
+	int rc;
 
 	if (sha256 != NULL && ((md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)) {
 		EVP_MD_CTX_free(md);
 		return fs_err_nomem(err, "copying a file");
 	}
-	if ((fd = open(from, O_RDONLY | O_CLOEXEC)) == -1) {
-		EVP_MD_CTX_free(md);
-		return fs_err_set(err, FS_EIO, "cannot open '%s': %s", from,
-		    strerror(errno));
-	}
 	if ((rc = fs_output_open(to, mode, &o, err)) != FS_OK) {
 		EVP_MD_CTX_free(md);
-		close(fd);
 		return rc;
 	}
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
@@ -591,7 +592,6 @@ fs_file_copy_sha256(const char *from, const char *to, int mode,
 		if ((rc = fs_output_write(o, buf, (size_t)n, err)) != FS_OK)
 			break;
 	}
-	close(fd);
 	if (rc == FS_OK && md != NULL &&
 	    EVP_DigestFinal_ex(md, sha256, NULL) != 1)
 		rc = fs_err_nomem(err, "copying a file");
