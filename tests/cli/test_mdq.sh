@@ -20,7 +20,8 @@
 # middle of signing (and a key change that fails that way), 11 an
 # upstream's validUntil (it bounds the feed, not the documents), 12 a
 # token that returns a wrong signature, 13 an entityID JSON must escape,
-# 14 validity shortened and an entity's own validUntil brought forward.
+# 14 validity shortened and an entity's own validUntil brought forward,
+# 15 state-dir on another file system than publish-dir.
 # Takes about a minute and a half (runs beside other tests: tests/meson.build).
 . "$SRCDIR/tests/lib.sh"
 export LC_ALL=C
@@ -1273,5 +1274,34 @@ V6=$(epoch "$(jr "$V/www/current/entities/index.json" 'r[a[0]]["validUntil"]' "$
 check "14. ... whose validUntil is not past the entity's own, nor more than the window before it ($(( (NOW + 3 * 86400 - ${V6:-0}) / 60 )) min before)" \
     test "${V6:-0}" -le $((NOW + 3 * 86400)) -a "${V6:-0}" -ge $((NOW + 3 * 86400 - 2 * 86400))
 fs 0 "14. ... and it verifies" verify "$V/www/current/entities/$(sha1name "$E6")" --cert "$TMP/signer1.crt"
+
+# --- 15. state-dir on another file system than publish-dir -------------------
+
+# The cache cannot be hard-linked into a release across file systems
+# (EXDEV): it keeps copies of its own, and each release gets copies.
+X=$TMP/xdev
+mkdir -p "$X/members" "$X/state"
+if mount -t tmpfs -o size=64m tmpfs "$X/state"; then
+	MOUNTED=$X/state
+	crash_conf "$X" "$KEY1"
+	cp "$TMP"/split/entity-00{011..015}.xml "$X/members/"
+	XR=$X/state/last-report.json
+	fs 0 "15. state-dir on a file system of its own: the first run (exit 0)" publish -c "$X/publish.yaml" -q
+	is "15. ... signs the five entities (report: mdq new signatures)" \
+	    "$(jr "$XR" '"%(new)s %(signatures)s" % r["mdq"]')" "5 5"
+	is "15. ... and the cache has their five documents" \
+	    "$(find "$X/state/mdq/cache" -type f -name '*.xml' | wc -l)" 5
+	verify_all "15. ... which verify" "$TMP/signer1.crt" "$X/www/current" 5
+	edit_location "$X/members/entity-00012.xml"
+	NOW=$(date +%s)
+	expect 0 "15. an hour later, one entity changed (exit 0)" \
+	    env FEDSIGN_NOW="$(iso $((NOW + 3600)))" "$FEDSIGN" publish -c "$X/publish.yaml" -q
+	is "15. ... signs that one, the others from the cache (report: mdq changed unchanged signatures)" \
+	    "$(jr "$XR" '"%(changed)s %(unchanged)s %(signatures)s" % r["mdq"]')" "1 4 1"
+	verify_all "15. ... and every document verifies" "$TMP/signer1.crt" "$X/www/current" 5
+	umount "$X/state" && MOUNTED=
+else
+	nok "15. cannot mount a tmpfs for state-dir (run as root)"
+fi
 
 done_testing

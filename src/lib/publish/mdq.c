@@ -1339,6 +1339,13 @@ fs_mdq_check_cache(struct fs_mdq *q)
 	}
 }
 
+/* Whether a failed link(2) says the two can't share an inode. */
+static int
+cannot_link(int e)
+{
+	return e == EXDEV || e == EPERM || e == EMLINK || e == ENOTSUP;
+}
+
 static int
 place(const struct fs_mdq *q, const char *name, int dirfd, const char *file,
     fs_err *err)
@@ -1348,8 +1355,7 @@ place(const struct fs_mdq *q, const char *name, int dirfd, const char *file,
 	cache_path(q, name, from, sizeof(from));
 	if (linkat(AT_FDCWD, from, dirfd, file, 0) == 0)
 		return FS_OK;
-	if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
-	    errno != ENOTSUP)
+	if (!cannot_link(errno))
 		return fs_err_set(err, FS_EIO, "cannot link '%s' into the "
 		    "release: %s", from, strerror(errno));
 	/* Another file system: a copy. */
@@ -1505,9 +1511,16 @@ tree_one(struct tree *t, struct gz *g, struct item *it, fs_err *err)
 		    err)) != FS_OK)
 			return rc;
 		if (linkat(t->fd, it->file, AT_FDCWD, path, 0) == -1 &&
-		    errno != EEXIST)
-			return fs_err_set(err, FS_EIO, "cannot link '%s' into "
-			    "the cache: %s", path, strerror(errno));
+		    errno != EEXIST) {
+			if (!cannot_link(errno))
+				return fs_err_set(err, FS_EIO, "cannot link "
+				    "'%s' into the cache: %s", path,
+				    strerror(errno));
+			/* state-dir on another file system: a copy. */
+			if ((rc = cache_file(t->q, name, it->doc, it->doclen,
+			    err)) != FS_OK)
+				return rc;
+		}
 		it->size = (off_t)it->doclen;
 		if ((rc = gzip_to(g, it->doc, it->doclen, t->fd, it->file,
 		    err)) != FS_OK)
