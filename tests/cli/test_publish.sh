@@ -17,7 +17,7 @@
 # 4 a tampered upstream, 5 an expired last good copy, 6 a hanging server,
 # 7 refusals, 8 --dry-run, 9 configuration errors, 10 token problems,
 # 11 rules, 12 one entityID in two sources, 13 fedsign check, 14 DOCTYPEs,
-# 15 a file: source rewritten while it is read.
+# 15 a file: source rewritten while it is read, 16 keep-releases.
 # Last, the PIN is in no output.  Takes about half a minute.
 . "$SRCDIR/tests/lib.sh"
 export LC_ALL=C
@@ -1194,6 +1194,22 @@ if mount -t tmpfs -o size=4m tmpfs "$SF/state"; then
 else
 	nok "15. cannot mount a small tmpfs for state-dir (run as root)"
 fi
+
+# --- 16. keep-releases: older releases go ------------------------------------------
+
+KR=$TMP/keep
+mkdir -p "$KR"
+sed "s#^publish-dir: www#publish-dir: $KR/www#; s#^state-dir: state#state-dir: $KR/state\nkeep-releases: 2#" \
+    "$SW/publish.yaml" >"$KR/publish.yaml"
+for v in 300 310 300; do
+	cp "$TMP/up$v.signed.xml" "$SW/up.xml"
+	mkdir -p "$KR/www/releases/.building-20000101T000000Z-000000"
+	fs 0 "16. a run with up$v (keep-releases: 2)" publish -c "$KR/publish.yaml" -q
+	is "16. ... published" "$(jr "$KR/state/last-report.json" 'r["outcome"]')" published
+done
+is "16. two releases are left" "$(ls "$KR/www/releases" | wc -l)" 2
+check "16. ... the live one among them" test -d "$KR/www/$(readlink "$KR/www/current")"
+is "16. ... and no half-built one (what a killed run leaves)" "$(ls -A "$KR/www/releases" | grep -c '^[.]')" 0
 
 # --- the PIN never shows -------------------------------------------------------------
 

@@ -97,6 +97,24 @@ rm_tree(int at, const char *name)
 	return rc;
 }
 
+/*
+ * The releases folder, to read from its start: an open of its own, not a
+ * dup(2) of r->dirfd, which would share the offset of every read before.
+ */
+static DIR *
+open_releases(const struct fs_release *r)
+{
+	DIR *d;
+	int fd;
+
+	if ((fd = openat(r->dirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL)
+		close(fd);
+	return d;
+}
+
 /* A release folder's name: 20261201T070000Z-3f2a1b. */
 static int
 is_release(const char *name)
@@ -138,7 +156,7 @@ fs_release_start(struct fs_release *r, const char *publish_dir, time_t now,
 		return fs_err_set(err, FS_EIO, "cannot open '%s': %s",
 		    r->releases, strerror(errno));
 	/* What a killed run left behind (we hold the lock). */
-	if ((d = fdopendir(dup(r->dirfd))) != NULL) {
+	if ((d = open_releases(r)) != NULL) {
 		while ((de = readdir(d)) != NULL)
 			if (strncmp(de->d_name, BUILDING, strlen(BUILDING)) == 0)
 				(void)rm_tree(r->dirfd, de->d_name);
@@ -253,7 +271,7 @@ fs_release_commit(struct fs_release *r, unsigned keep, fs_err *err)
 	/* Keep the newest releases, the live one among them. */
 	if (fs_release_current(r->publish_dir, cur, sizeof(cur)) == -1)
 		cur[0] = '\0';
-	if ((d = fdopendir(dup(r->dirfd))) == NULL)
+	if ((d = open_releases(r)) == NULL)
 		return FS_OK;
 	while ((de = readdir(d)) != NULL) {
 		char **more;
