@@ -79,14 +79,15 @@ static void
 seen(const char *path)
 {
 	const char *p = getenv("FS_SWAP_PATH"), *at = getenv("FS_SWAP_AT");
-	int n;
+	int n, hit;
 
 	if (p == NULL || path == NULL || strcmp(path, p) != 0)
 		return;
 	n = __atomic_add_fetch(&opens, 1, __ATOMIC_RELAXED);
-	if (at != NULL && n == atoi(at))
+	hit = at != NULL && n == atoi(at);
+	if (hit)
 		swap(path);
-	note(n, at != NULL && n == atoi(at));
+	note(n, hit);
 }
 
 int

@@ -230,6 +230,16 @@ gather_files(struct run *r, struct fs_source *s, glob_t *g, fs_err *err)
 	return FS_OK;
 }
 
+/* why (of whylen bytes) says msg, cut to fit. */
+static void
+set_why(char *why, size_t whylen, const char *msg)
+{
+	size_t n = strnlen(msg, whylen - 1);
+
+	memcpy(why, msg, n);
+	why[n] = '\0';
+}
+
 /* A document that must carry a valid signature by verify-cert. */
 static int
 parse_verified(struct run *r, struct fs_source *s, const char *path,
@@ -262,11 +272,8 @@ parse_verified(struct run *r, struct fs_source *s, const char *path,
 		}
 	}
 	if (rc != FS_OK) {
-		size_t n = strnlen(e.msg, whylen - 1);
-
 		xmlFreeDoc(doc);
-		memcpy(why, e.msg, n);
-		why[n] = '\0';
+		set_why(why, whylen, e.msg);
 		return FS_ENOTVALID;
 	}
 	if (fs_md_valid_until(xmlDocGetRootElement(doc), &s->valid_until) != 1)
@@ -442,14 +449,11 @@ take_copy(struct run *r, struct fs_source *s, struct remote *rm, char *why,
 {
 	unsigned char h[32];
 	char copy[4096], hex[65];
-	size_t n;
 	fs_err e;
 	int fd, rc;
 
 	if (fs_input_open(s->conf->file, &fd, &e) != FS_OK) {
-		n = strnlen(e.msg, whylen - 1);
-		memcpy(why, e.msg, n);
-		why[n] = '\0';
+		set_why(why, whylen, e.msg);
 		return FS_ENOTVALID;
 	}
 	snprintf(copy, sizeof(copy), "%s", state_path(r,
