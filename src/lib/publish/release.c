@@ -230,7 +230,7 @@ fs_release_commit(struct fs_release *r, unsigned keep, fs_err *err)
 	struct dirent *de;
 	struct stat st;
 	char **names = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, left;
 	DIR *d;
 
 	if (fs_path_fmt(link, sizeof(link), err, "%s/current",
@@ -296,9 +296,19 @@ fs_release_commit(struct fs_release *r, unsigned keep, fs_err *err)
 				names[i] = names[j];
 				names[j] = t;
 			}
+	/*
+	 * The live one stays and counts; the newest of the others fill the
+	 * rest.  Counted, not by place: two releases made in one second sort
+	 * by their random suffix, and the live one need not come first.
+	 */
+	left = cur[0] != '\0' && keep > 0 ? keep - 1 : keep;
 	for (size_t i = 0; i < n; i++) {
-		if (i >= keep && strcmp(names[i], cur) != 0)
-			(void)rm_tree(r->dirfd, names[i]);
+		if (strcmp(names[i], cur) != 0) {
+			if (left > 0)
+				left--;
+			else
+				(void)rm_tree(r->dirfd, names[i]);
+		}
 		free(names[i]);
 	}
 	free(names);
